@@ -1,0 +1,4 @@
+export * from './defaults';
+export * from './duration';
+export * from './load';
+export * from './schema';

@@ -1,0 +1,70 @@
+import { HTTP, type CloudEventV1 } from 'cloudevents';
+import { z } from 'zod';
+import { ValidationError, errorMessage } from '../errors';
+import { EVENT_TYPE_PREFIX, Extension, type ChangeEvent } from './change-event';
+
+const attributesSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1).max(256),
+  source: z.string().min(1),
+  type: z.enum([`${EVENT_TYPE_PREFIX}created`, `${EVENT_TYPE_PREFIX}updated`, `${EVENT_TYPE_PREFIX}deleted`], {
+    error: `expected ${EVENT_TYPE_PREFIX}created|updated|deleted`,
+  }),
+  subject: z.string().min(1),
+  time: z.iso.datetime({ offset: true }),
+  [Extension.source]: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/),
+  [Extension.table]: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,900}$/),
+  [Extension.version]: z.string().regex(/^[1-9]\d{0,15}$/, 'expected a positive integer'),
+});
+
+/**
+ * Decodes a change event from a bus message: binary mode (`ce-*` attributes, data = JSON record)
+ * or structured mode (data = a whole CloudEvent JSON document). Throws ValidationError naming
+ * every bad attribute; such a message can never become valid.
+ */
+export function parseChangeMessage(data: Buffer, attributes: Readonly<Record<string, string>>): ChangeEvent {
+  const body = data.toString('utf8');
+  const binary = Object.keys(attributes).some((k) => k.toLowerCase() === 'ce-specversion');
+  const headers: Record<string, string> = binary
+    ? { ...attributes }
+    : { 'content-type': 'application/cloudevents+json; charset=utf-8' };
+  let event: CloudEventV1<unknown>;
+  try {
+    const parsed = HTTP.toEvent<unknown>({ headers, body });
+    if (Array.isArray(parsed)) throw new Error('expected one event, got a batch');
+    event = parsed;
+  } catch (e: unknown) {
+    throw new ValidationError(`not a CloudEvent: ${errorMessage(e)}`, [
+      { path: binary ? 'data' : 'message', message: errorMessage(e) },
+    ]);
+  }
+  const result = attributesSchema.safeParse({ ...event });
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => ({
+      path: `${binary ? 'ce-' : ''}${i.path.map(String).join('.')}`,
+      message: i.message,
+    }));
+    throw new ValidationError(
+      `invalid change event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+  const a = result.data;
+  const type = a.type.slice(EVENT_TYPE_PREFIX.length) as ChangeEvent['type'];
+  const record: unknown = event.data ?? null;
+  if (type !== 'deleted' && (record === null || typeof record !== 'object')) {
+    throw new ValidationError(`invalid change event: a ${type} event needs a JSON object or array as data`, [
+      { path: 'data', message: 'expected a JSON object' },
+    ]);
+  }
+  return {
+    id: a.id,
+    type,
+    source: a[Extension.source],
+    table: a[Extension.table],
+    entityId: a.subject,
+    version: Number(a[Extension.version]),
+    time: new Date(a.time),
+    record: type === 'deleted' ? null : record,
+  };
+}

@@ -1,0 +1,42 @@
+export const EventType = {
+  created: 'created',
+  updated: 'updated',
+  deleted: 'deleted',
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** One row of `<table>_changes`: one event as the loader received it. */
+export interface ChangeRow {
+  readonly event_id: string;
+  readonly event_type: EventType;
+  readonly source: string;
+  readonly entity_id: string;
+  readonly version: number;
+  /** The record as JSON text; null for deletions. */
+  readonly data: string | null;
+  readonly event_time: Date;
+  readonly publish_time: Date;
+  readonly ingested_at: Date;
+  /** Absent when the bus does not report it (the Pub/Sub emulator, no dead-letter policy). */
+  readonly delivery_attempt: number | null;
+  readonly message_id: string;
+}
+
+/** One row of `_rejected`: a message that can never be valid, kept with the reason. */
+export interface RejectedRow {
+  readonly message_id: string | null;
+  readonly subscription: string | null;
+  readonly reason: string;
+  /** The raw push body (or as much of it as is safe to keep). */
+  readonly payload: string;
+  readonly received_at: Date;
+}
+
+/** Where the loader appends what it received. Implementations create tables on first use. */
+export interface RowSink {
+  /** Appends to `<table>_changes` (creating it and the `<table>_current` view if needed); durable on resolve. */
+  appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void>;
+  /** Appends to `_rejected`; durable on resolve. */
+  appendRejected(rows: readonly RejectedRow[]): Promise<void>;
+  close(): Promise<void>;
+}
