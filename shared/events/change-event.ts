@@ -34,13 +34,22 @@ export interface ChangeEvent {
 }
 
 /**
- * Deterministic event id: hash(source, entity id, version, type), 128 bits in hex.
+ * Deterministic event id: hash(source, entity id, version, type, content hash), 128 bits in hex.
  * The same change retried gets the same id (so the warehouse can drop the duplicate), while
- * A→B→A→B still yields four ids because the version moves on every change.
+ * A→B→A→B still yields four ids because the version moves on every change. The content hash is
+ * there for one crash case: B published as v2 but not committed, then the API moves on to C before
+ * the next cycle; C is also v2, and without the hash it would reuse B's id and be dropped as B's
+ * duplicate. For deletions the content hash is ''.
  */
-export function eventId(source: string, entityId: string, version: number, type: EventType): string {
+export function eventId(
+  source: string,
+  entityId: string,
+  version: number,
+  type: EventType,
+  contentHash: string,
+): string {
   return createHash('sha256')
-    .update(JSON.stringify([source, entityId, version, type]))
+    .update(JSON.stringify([source, entityId, version, type, contentHash]))
     .digest('hex')
     .slice(0, 32);
 }
@@ -58,11 +67,10 @@ export function cloudEventSource(source: string): string {
  * Builds the CloudEvent for a change. The id and time are passed explicitly: the SDK would invent
  * a random UUID and the current time otherwise, and retries must reproduce the same event.
  */
-export function buildCloudEvent(change: Omit<ChangeEvent, 'id'> & { readonly id?: string }): CloudEvent<unknown> {
-  const id = change.id ?? eventId(change.source, change.entityId, change.version, change.type);
+export function buildCloudEvent(change: ChangeEvent): CloudEvent<unknown> {
   return new CloudEvent<unknown>({
     specversion: '1.0',
-    id,
+    id: change.id,
     source: cloudEventSource(change.source),
     type: `${EVENT_TYPE_PREFIX}${change.type}`,
     subject: change.entityId,
@@ -96,6 +104,6 @@ export function toOutboundMessage(event: CloudEvent<unknown>, key: string): Outb
   return { id: event.id, orderingKey: key, data, attributes };
 }
 
-export function changeToMessage(change: Omit<ChangeEvent, 'id'> & { readonly id?: string }): OutboundMessage {
+export function changeToMessage(change: ChangeEvent): OutboundMessage {
   return toOutboundMessage(buildCloudEvent(change), orderingKey(change.source, change.entityId));
 }
