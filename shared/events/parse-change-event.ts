@@ -25,6 +25,20 @@ const attributesSchema = z.object({
 export function parseChangeMessage(data: Buffer, attributes: Readonly<Record<string, string>>): ChangeEvent {
   const body = data.toString('utf8');
   const binary = Object.keys(attributes).some((k) => k.toLowerCase() === 'ce-specversion');
+  // The raw context attributes are validated before the SDK sees them: it silently replaces an
+  // unparsable `time` with the current time and reports a missing id as "no cloud event detected".
+  const context = binary ? binaryContext(attributes) : structuredContext(body);
+  const result = attributesSchema.safeParse(context);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => ({
+      path: `${binary ? 'ce-' : ''}${i.path.map(String).join('.')}`,
+      message: i.message,
+    }));
+    throw new ValidationError(
+      `invalid change event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
   const headers: Record<string, string> = binary
     ? { ...attributes }
     : { 'content-type': 'application/cloudevents+json; charset=utf-8' };
@@ -37,17 +51,6 @@ export function parseChangeMessage(data: Buffer, attributes: Readonly<Record<str
     throw new ValidationError(`not a CloudEvent: ${errorMessage(e)}`, [
       { path: binary ? 'data' : 'message', message: errorMessage(e) },
     ]);
-  }
-  const result = attributesSchema.safeParse({ ...event });
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => ({
-      path: `${binary ? 'ce-' : ''}${i.path.map(String).join('.')}`,
-      message: i.message,
-    }));
-    throw new ValidationError(
-      `invalid change event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      issues,
-    );
   }
   const a = result.data;
   const type = a.type.slice(EVENT_TYPE_PREFIX.length) as ChangeEvent['type'];
@@ -67,4 +70,25 @@ export function parseChangeMessage(data: Buffer, attributes: Readonly<Record<str
     time: new Date(a.time),
     record: type === 'deleted' ? null : record,
   };
+}
+
+function binaryContext(attributes: Readonly<Record<string, string>>): Record<string, string> {
+  const context: Record<string, string> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('ce-')) context[lower.slice(3)] = value;
+  }
+  return context;
+}
+
+function structuredContext(body: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (e: unknown) {
+    throw new ValidationError(`not a CloudEvent: message data is not JSON (${errorMessage(e)})`, [
+      { path: 'message.data', message: 'expected a structured-mode CloudEvent JSON document' },
+    ]);
+  }
+  return parsed;
 }
