@@ -39,6 +39,8 @@ export interface LoggerOptions {
   readonly level?: LogLevel;
   /** Where lines go; stdout by default. Tests pass a stream to read what was logged. */
   readonly stream?: NodeJS.WritableStream;
+  /** More destinations, each with its own minimum level (e.g. a log file at info, stderr at warn). */
+  readonly streams?: readonly { readonly stream: NodeJS.WritableStream; readonly level?: LogLevel }[];
   readonly silent?: boolean;
 }
 
@@ -52,11 +54,14 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
       winston.format.timestamp({ alias: 'time' }),
       winston.format.json(),
     ),
-    transports: [
-      options.stream === undefined
-        ? new winston.transports.Console({ stderrLevels: [] })
-        : new winston.transports.Stream({ stream: options.stream }),
-    ],
+    transports:
+      options.streams !== undefined
+        ? options.streams.map((s) => new winston.transports.Stream({ stream: s.stream, level: s.level }))
+        : [
+            options.stream === undefined
+              ? new winston.transports.Console({ stderrLevels: [] })
+              : new winston.transports.Stream({ stream: options.stream }),
+          ],
   });
 }
 

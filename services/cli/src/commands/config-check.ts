@@ -1,0 +1,27 @@
+import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
+import { Exit, type CliIo, type ExitCode } from '../io';
+
+/**
+ * `changefeed config check <file>`: prints every problem as `file:line:col: path: message` and
+ * exits 2, or a one-line summary of what the file configures and exits 0.
+ */
+export async function configCheck(file: string, io: CliIo): Promise<ExitCode> {
+  let config: Config;
+  try {
+    config = await loadConfig(file);
+  } catch (e: unknown) {
+    io.stderr.write(`${errorMessage(e)}\n`);
+    return e instanceof ConfigError ? Exit.usage : Exit.failed;
+  }
+  const stream = config.sources.filter((s) => s.mode === 'stream').map((s) => s.name);
+  const batch = config.sources.filter((s) => s.mode === 'batch').map((s) => s.name);
+  io.stdout.write(
+    `${file}: ok (backend ${config.backend}; stream sources: ${list(stream)}; batch sources: ${list(batch)})\n`,
+  );
+  return Exit.ok;
+}
+
+function list(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.join(', ');
+}

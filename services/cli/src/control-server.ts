@@ -1,0 +1,114 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express from 'express';
+import { errorMessage } from '@changefeed/shared/errors';
+
+/** Runs SQL against the warehouse the running process owns. */
+export type QueryFn = (sql: string) => Promise<readonly Record<string, unknown>[]>;
+
+/** Written to `<data-dir>/control.json` (mode 0600) while `changefeed run` owns the warehouse. */
+export interface ControlInfo {
+  readonly pid: number;
+  readonly url: string;
+  readonly token: string;
+}
+
+export const CONTROL_FILE = 'control.json';
+
+/**
+ * DuckDB lets one process open the file read-write and no other process open it at all meanwhile,
+ * so `changefeed query` asks the running process. Loopback only, and a random token in a file only
+ * the owner can read keeps other local users out.
+ */
+export class ControlServer {
+  private constructor(
+    private readonly server: Server,
+    private readonly file: string,
+  ) {}
+
+  static async start(dataDir: string, query: QueryFn): Promise<ControlServer> {
+    const token = randomBytes(24).toString('base64url');
+    const app = express();
+    app.use(express.json({ limit: '1mb' }));
+    app.post('/query', (req, res) => {
+      if (!tokenMatches(req.get('authorization'), token)) {
+        res.status(401).end();
+        return;
+      }
+      const sql: unknown = (req.body as { sql?: unknown } | undefined)?.sql;
+      if (typeof sql !== 'string' || sql.trim() === '') {
+        res.status(400).json({ error: 'expected a JSON body {"sql": "..."}' });
+        return;
+      }
+      query(sql).then(
+        (rows) => res.json({ rows }),
+        (e: unknown) => res.status(400).json({ error: errorMessage(e) }),
+      );
+    });
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      s.once('error', reject);
+    });
+    const { port } = server.address() as AddressInfo;
+    const file = path.join(dataDir, CONTROL_FILE);
+    const info: ControlInfo = { pid: process.pid, url: `http://127.0.0.1:${port}`, token };
+    await writeFile(file, JSON.stringify(info), { mode: 0o600 });
+    await chmod(file, 0o600);
+    return new ControlServer(server, file);
+  }
+
+  async close(): Promise<void> {
+    await rm(this.file, { force: true });
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const got = Buffer.from(header ?? '');
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+/** The running process's control endpoint, or undefined when none runs (a stale file is ignored). */
+export async function findControl(dataDir: string): Promise<ControlInfo | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dataDir, CONTROL_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let info: ControlInfo;
+  try {
+    info = JSON.parse(text) as ControlInfo;
+  } catch {
+    return undefined;
+  }
+  if (typeof info.pid !== 'number' || !isAlive(info.pid)) return undefined;
+  return info;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: unknown) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Sends SQL to the running process. */
+export async function queryRunning(info: ControlInfo, sql: string): Promise<readonly Record<string, unknown>[]> {
+  const response = await fetch(`${info.url}/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${info.token}` },
+    body: JSON.stringify({ sql }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const body = (await response.json()) as { rows?: Record<string, unknown>[]; error?: string };
+  if (!response.ok) throw new Error(body.error ?? `the running changefeed answered ${response.status}`);
+  return body.rows ?? [];
+}
