@@ -13,6 +13,9 @@ export function renderRows(rows: readonly Record<string, unknown>[], json: boole
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value.length > 120 ? `${value.slice(0, 117)}...` : value;
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text =
+    typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+      ? value.toString()
+      : JSON.stringify(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
