@@ -1,0 +1,23 @@
+/**
+ * The value at a dot path such as `data.items` or `id` (config's `recordsPath`, `idField`,
+ * `nextCursorPath`, `cursorField`), or undefined when any step is missing or not an object.
+ * Array elements are reached by numeric steps (`items.0.id`).
+ */
+export function readPath(value: unknown, path: string): unknown {
+  let current: unknown = value;
+  for (const step of path.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined;
+    if (!Object.prototype.hasOwnProperty.call(current, step)) return undefined;
+    current = (current as Record<string, unknown>)[step];
+  }
+  return current;
+}
+
+/** How a JSON value is described in error messages: "an object", "a string", "null"... */
+export function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return type === 'object' ? 'an object' : `a ${type}`;
+}
