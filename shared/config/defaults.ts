@@ -11,6 +11,8 @@ export const DEFAULTS = {
   /** Backoff between tries: exponential from min to max, with full jitter; `Retry-After` wins when longer. */
   requestMinBackoffMs: 500,
   requestMaxBackoffMs: 30_000,
+  /** The longest `Retry-After` a source may ask for; longer requests wait this long (one odd header must not stall a source for hours). */
+  requestMaxRetryAfterMs: 120_000,
   /** A guard against an API whose pagination never ends. */
   maxPages: 100_000,
   offsetPageSize: 100,
@@ -40,4 +42,11 @@ export const DEFAULTS = {
   busIdlePollMs: 50,
 
   dataDir: '.changefeed',
+
+  /** The demo source API (`changefeed demo-api`, `npm start`): where it listens, how many carts, how lively. */
+  demoApiPort: 8787,
+  demoCarts: 200,
+  /** Cart creations, updates and deletions per second; 0 keeps the data still. */
+  demoChangesPerSecond: 2,
+  demoSeed: 42,
 } as const;
