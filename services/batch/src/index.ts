@@ -1,4 +1,3 @@
 export * from './batch-job';
-export * from './prepare-records';
 export * from './run-batch';
 export * from './watermark';

@@ -11,7 +11,7 @@ import {
   type SnapshotStore,
   type SourceClient,
 } from '@changefeed/shared/ports';
-import { prepareRecords, type SkippedCounts } from './prepare-records';
+import { prepareRecords, type SkippedCounts } from '@changefeed/shared/change';
 import { nextWatermark } from './watermark';
 
 /** What one batch run needs; the state store is used for incremental watermarks only. */

@@ -1,1 +1,4 @@
-export {};
+export * from './app';
+export * from './poll-cycle';
+export * from './poller';
+export * from './source-lease';

@@ -1,5 +1,5 @@
 import { nextWatermark } from '../../../services/batch/src/watermark';
-import { prepareRecords, recordId } from '../../../services/batch/src/prepare-records';
+import { prepareRecords, recordId } from '@changefeed/shared/change';
 
 describe('nextWatermark', () => {
   it('compares numbers numerically (9 < 10)', () => {

@@ -1,5 +1,5 @@
-import type { JsonRecord } from '@changefeed/shared/ports';
-import { readPath } from '@changefeed/shared/source';
+import type { JsonRecord } from '../ports';
+import { readPath } from '../source/dot-path';
 
 /** Why records were left out of a load; all of them are counted and logged, none dropped silently. */
 export interface SkippedCounts {
@@ -13,6 +13,8 @@ export interface SkippedCounts {
 
 export interface PreparedRecords {
   readonly records: JsonRecord[];
+  /** The id of each kept record, at the same position as in `records`. */
+  readonly ids: string[];
   readonly skipped: SkippedCounts;
   /** Positions (0-based, across pages) of the first few skipped records, for the log line. */
   readonly firstSkippedAt: readonly number[];
@@ -35,6 +37,7 @@ export function recordId(record: JsonRecord, idField: string): string | undefine
  */
 export function prepareRecords(raw: readonly unknown[], idField: string): PreparedRecords {
   const records: JsonRecord[] = [];
+  const ids: string[] = [];
   const seen = new Set<string>();
   const firstSkippedAt: number[] = [];
   let notObject = 0;
@@ -63,6 +66,7 @@ export function prepareRecords(raw: readonly unknown[], idField: string): Prepar
     }
     seen.add(id);
     records.push(record);
+    ids.push(id);
   });
-  return { records, skipped: { notObject, missingId, duplicateId }, firstSkippedAt };
+  return { records, ids, skipped: { notObject, missingId, duplicateId }, firstSkippedAt };
 }

@@ -1,0 +1,315 @@
+import { randomUUID } from 'node:crypto';
+import {
+  baselineUpdates,
+  diffSnapshot,
+  hashRecord,
+  prepareRecords,
+  snapshotUpdateFor,
+  type CurrentRecord,
+  type DetectedChange,
+  type DiffCounts,
+  type SkippedCounts,
+} from '@changefeed/shared/change';
+import type { SourceConfig } from '@changefeed/shared/config';
+import { AppError, errorMessage } from '@changefeed/shared/errors';
+import { changeToMessage, eventId } from '@changefeed/shared/events';
+import type { Logger } from '@changefeed/shared/log';
+import {
+  RunKind,
+  RunStatus,
+  type Clock,
+  type EventPublisher,
+  type RunLog,
+  type SnapshotStore,
+  type SnapshotUpdate,
+  type SourceClient,
+} from '@changefeed/shared/ports';
+import type { SourceLease } from './source-lease';
+
+export interface PollCycleDeps {
+  readonly sourceClient: SourceClient;
+  readonly snapshots: Pick<SnapshotStore, 'load' | 'commit'>;
+  readonly publisher: EventPublisher;
+  readonly runLog: RunLog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /**
+   * Runs after a publish group was acknowledged and before its snapshot commit: the one moment
+   * where a crash leaves events on the bus that the snapshot does not know about. Tests kill the
+   * process here to prove the next cycle re-emits the same event ids.
+   */
+  readonly afterPublish?: () => Promise<void> | void;
+}
+
+export interface PollCycleOptions {
+  /** Events handed to the publisher at once; the snapshot is committed after each group. */
+  readonly publishBatchSize: number;
+  /**
+   * Stops the cycle: during the fetch at once (nothing is emitted from a partial state); during
+   * publishing after the group in flight was acknowledged and committed.
+   */
+  readonly signal?: AbortSignal;
+  readonly newRunId?: () => string;
+}
+
+export interface PollCycleResult {
+  readonly runId: string;
+  readonly source: string;
+  readonly status: RunStatus;
+  /** True on a source's first committed poll. */
+  readonly coldStart: boolean;
+  readonly pages: number;
+  readonly bytes: number;
+  /** Records received, skipped ones included. */
+  readonly records: number;
+  readonly skipped: SkippedCounts;
+  readonly counts: DiffCounts;
+  /** Events the bus acknowledged. */
+  readonly published: number;
+  /** Events the bus refused; their entities are re-detected next cycle. */
+  readonly publishFailed: number;
+  /** Changes left for the next cycle because the cycle was stopped or failed part-way. */
+  readonly notAttempted: number;
+  readonly durationMs: number;
+  readonly error: string | null;
+  /** The stable code of the error, when it had one (e.g. SNAPSHOT.LEASE_LOST, SOURCE.TIMEOUT). */
+  readonly errorCode: string | null;
+}
+
+const NO_COUNTS: DiffCounts = { created: 0, updated: 0, deleted: 0, unchanged: 0 };
+const NO_SKIPS: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
+
+/**
+ * One poll of one stream source: fetch the whole current state, key and hash it, diff it against
+ * the snapshot, publish one CloudEvent per change, and commit the snapshot only for the entities
+ * whose events the bus acknowledged. A crash at any point therefore loses nothing: what was not
+ * committed is detected again next cycle, with the same event ids, and the warehouse drops the
+ * duplicates. Never throws for a failed cycle: the result (and the audit row) say so.
+ */
+export async function runPollCycle(
+  deps: PollCycleDeps,
+  source: SourceConfig,
+  lease: SourceLease,
+  options: PollCycleOptions,
+): Promise<PollCycleResult> {
+  const { clock } = deps;
+  const logger = deps.logger.child({ source: source.name });
+  const runId = (options.newRunId ?? randomUUID)();
+  const startedAt = clock.now();
+  const timings = { fetchMs: 0, diffMs: 0, publishMs: 0, commitMs: 0 };
+
+  let coldStart = false;
+  let pages = 0;
+  let bytes = 0;
+  let records = 0;
+  let skipped = NO_SKIPS;
+  let counts = NO_COUNTS;
+  let published = 0;
+  let publishFailed = 0;
+  let notAttempted = 0;
+  let error: string | null = null;
+  let errorCode: string | null = null;
+  let firstPublishError: string | null = null;
+
+  try {
+    let mark = Date.now();
+    const snapshot = await deps.snapshots.load(source.name);
+    coldStart = !snapshot.initialized;
+
+    const raw: unknown[] = [];
+    for await (const page of deps.sourceClient.fetchPages({ signal: options.signal })) {
+      pages += 1;
+      bytes += page.bytes;
+      for (const record of page.records) raw.push(record);
+    }
+    records = raw.length;
+    timings.fetchMs = Date.now() - mark;
+    mark = Date.now();
+
+    const prepared = prepareRecords(raw, source.idField);
+    skipped = prepared.skipped;
+    if (skipped.notObject + skipped.missingId + skipped.duplicateId > 0) {
+      logger.warn('poll records skipped', {
+        runId,
+        idField: source.idField,
+        ...skipped,
+        firstSkippedAt: prepared.firstSkippedAt,
+      });
+    }
+    const current = new Map<string, CurrentRecord>();
+    prepared.records.forEach((record, i) => {
+      current.set(prepared.ids[i] as string, { record, hash: hashRecord(record) });
+    });
+
+    if (coldStart && source.coldStart === 'baseline') {
+      const updates = baselineUpdates(current);
+      counts = { ...NO_COUNTS, unchanged: updates.length };
+      timings.diffMs = Date.now() - mark;
+      mark = Date.now();
+      await commitInGroups(deps, lease, updates, options.publishBatchSize);
+      timings.commitMs = Date.now() - mark;
+      logger.info('cold start: baseline recorded without events', { runId, entities: updates.length });
+    } else {
+      const diff = diffSnapshot(current, snapshot.entries);
+      counts = diff.counts;
+      timings.diffMs = Date.now() - mark;
+      const time = clock.now();
+      const groups = chunk(diff.changes, options.publishBatchSize);
+      for (const [i, group] of groups.entries()) {
+        if (options.signal?.aborted === true) {
+          notAttempted = groups.slice(i).reduce((n, g) => n + g.length, 0);
+          error = `stopped before all changes were published; ${notAttempted} left for the next cycle`;
+          break;
+        }
+        mark = Date.now();
+        const outcome = await publishGroup(deps, source, group, time);
+        timings.publishMs += Date.now() - mark;
+        published += outcome.acked.length;
+        publishFailed += outcome.failed;
+        firstPublishError ??= outcome.firstError;
+        await deps.afterPublish?.();
+        mark = Date.now();
+        await lease.renew();
+        await deps.snapshots.commit(lease.current, outcome.acked.map(snapshotUpdateFor));
+        timings.commitMs += Date.now() - mark;
+      }
+      // A cold start of an empty API, or a cycle with nothing new, still marks the source as seen.
+      if (groups.length === 0 && coldStart) {
+        await lease.renew();
+        await deps.snapshots.commit(lease.current, []);
+      }
+      if (error === null && publishFailed > 0) {
+        error = `${publishFailed} event(s) not acknowledged by the bus (first: ${firstPublishError ?? 'unknown'}); they are re-detected next cycle`;
+      }
+    }
+  } catch (e: unknown) {
+    error = errorMessage(e);
+    errorCode = e instanceof AppError ? e.code : null;
+  }
+
+  const endedAt = clock.now();
+  const durationMs = endedAt.getTime() - startedAt.getTime();
+  const status = error === null ? RunStatus.succeeded : RunStatus.failed;
+  const details: Record<string, number> = {
+    pages,
+    bytes,
+    created: counts.created,
+    updated: counts.updated,
+    deleted: counts.deleted,
+    unchanged: counts.unchanged,
+    skippedNotObject: skipped.notObject,
+    skippedMissingId: skipped.missingId,
+    skippedDuplicateId: skipped.duplicateId,
+    publishFailed,
+    notAttempted,
+    coldStart: coldStart ? 1 : 0,
+    durationMs,
+    ...timings,
+  };
+  try {
+    await deps.runLog.recordRun({
+      runId,
+      source: source.name,
+      kind: RunKind.poll,
+      startedAt,
+      endedAt,
+      rowsRead: records,
+      rowsWritten: published,
+      status,
+      error,
+      details,
+    });
+  } catch (e: unknown) {
+    // The events are on the bus and the snapshot is committed: a lost audit row is worth a loud
+    // log line, not a failed cycle that would make operators look for lost data.
+    logger.error('poll audit row not written', { runId, error: e });
+  }
+
+  const fields = { runId, records, published, ...details };
+  if (error === null) logger.info('poll cycle succeeded', fields);
+  else logger.error('poll cycle failed', { ...fields, error });
+
+  return {
+    runId,
+    source: source.name,
+    status,
+    coldStart,
+    pages,
+    bytes,
+    records,
+    skipped,
+    counts,
+    published,
+    publishFailed,
+    notAttempted,
+    durationMs,
+    error,
+    errorCode,
+  };
+}
+
+interface GroupOutcome {
+  readonly acked: DetectedChange[];
+  readonly failed: number;
+  readonly firstError: string | null;
+}
+
+async function publishGroup(
+  deps: PollCycleDeps,
+  source: SourceConfig,
+  group: readonly DetectedChange[],
+  time: Date,
+): Promise<GroupOutcome> {
+  const byId = new Map<string, DetectedChange>();
+  const messages = group.map((change) => {
+    const id = eventId(source.name, change.entityId, change.version, change.type, change.hash);
+    byId.set(id, change);
+    return changeToMessage({
+      id,
+      type: change.type,
+      source: source.name,
+      table: source.table,
+      entityId: change.entityId,
+      version: change.version,
+      time,
+      record: change.record,
+    });
+  });
+  const outcomes = await deps.publisher.publish(messages);
+  const acked: DetectedChange[] = [];
+  let failed = 0;
+  let firstError: string | null = null;
+  for (const outcome of outcomes) {
+    const change = byId.get(outcome.id);
+    if (change === undefined) continue;
+    if (outcome.ok) acked.push(change);
+    else {
+      failed += 1;
+      firstError ??= outcome.error.message;
+    }
+  }
+  // A publisher that answers for fewer messages than it was given must not make the poller
+  // believe the rest were published: they are simply not committed, and come back next cycle.
+  failed += group.length - acked.length - failed;
+  return { acked, failed, firstError };
+}
+
+async function commitInGroups(
+  deps: PollCycleDeps,
+  lease: SourceLease,
+  updates: readonly SnapshotUpdate[],
+  size: number,
+): Promise<void> {
+  const groups = chunk(updates, size);
+  if (groups.length === 0) groups.push([]);
+  for (const group of groups) {
+    await lease.renew();
+    await deps.snapshots.commit(lease.current, group);
+  }
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

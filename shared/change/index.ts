@@ -1,0 +1,3 @@
+export * from './diff-snapshot';
+export * from './prepare-records';
+export * from './record-hash';

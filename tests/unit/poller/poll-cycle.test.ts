@@ -1,0 +1,228 @@
+import { sourceSchema, type SourceConfig } from '@changefeed/shared/config';
+import { createSilentLogger } from '@changefeed/shared/log';
+import type { SourceClient } from '@changefeed/shared/ports';
+import { runPollCycle, type PollCycleDeps } from '../../../services/poller/src/poll-cycle';
+import { SourceLease } from '../../../services/poller/src/source-lease';
+import { FakeEventPublisher, MemorySnapshotStore } from '../../support/poller-fakes';
+import { FakeClock, FakeRunLog, FakeSourceClient, sequentialIds } from '../../support/source-fakes';
+
+function source(overrides: Record<string, unknown> = {}): SourceConfig {
+  return sourceSchema.parse({
+    name: 'carts',
+    mode: 'stream',
+    request: { url: 'http://api.test/carts' },
+    idField: 'id',
+    table: 'carts',
+    ...overrides,
+  });
+}
+
+/** A poller's world: the API's pages change between cycles; the store and bus persist. */
+function world(src = source()) {
+  const clock = new FakeClock();
+  const snapshots = new MemorySnapshotStore(clock);
+  const publisher = new FakeEventPublisher();
+  const runLog = new FakeRunLog();
+  const newRunId = sequentialIds();
+  const cycle = async (
+    pages: unknown[][] | SourceClient,
+    extra: Partial<PollCycleDeps> & { publishBatchSize?: number; signal?: AbortSignal } = {},
+  ) => {
+    const lease = await snapshots.acquireLease(src.name, 'me', 60_000);
+    if (lease === null) throw new Error('lease busy');
+    const sourceClient = Array.isArray(pages) ? new FakeSourceClient(pages) : pages;
+    const deps: PollCycleDeps = {
+      sourceClient,
+      snapshots,
+      publisher,
+      runLog,
+      clock,
+      logger: createSilentLogger(),
+      ...extra,
+    };
+    return runPollCycle(deps, src, new SourceLease(snapshots, lease, 60_000), {
+      publishBatchSize: extra.publishBatchSize ?? 1000,
+      signal: extra.signal,
+      newRunId,
+    });
+  };
+  return { clock, snapshots, publisher, runLog, cycle };
+}
+
+describe('runPollCycle', () => {
+  it('on a cold start, emits every entity as created and commits the snapshot', async () => {
+    const w = world();
+    const result = await w.cycle([[{ id: 1, n: 'a' }], [{ id: 2, n: 'b' }]]);
+    expect(result).toMatchObject({ status: 'succeeded', coldStart: true, pages: 2, records: 2, published: 2 });
+    expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 2 v1']);
+    expect([...(w.snapshots.entries.get('carts')?.keys() ?? [])]).toEqual(['1', '2']);
+    expect(w.runLog.runs[0]).toMatchObject({ kind: 'poll', rowsRead: 2, rowsWritten: 2, status: 'succeeded' });
+    expect(w.runLog.runs[0]?.details).toMatchObject({ created: 2, updated: 0, deleted: 0, coldStart: 1 });
+  });
+
+  it('publishes CloudEvents with the entity ordering key and a deterministic id', async () => {
+    const w1 = world();
+    const w2 = world();
+    await w1.cycle([[{ id: 7, n: 'a' }]]);
+    await w2.cycle([[{ id: 7, n: 'a' }]]);
+    const [m1] = w1.publisher.published;
+    const [m2] = w2.publisher.published;
+    expect(m1?.orderingKey).toBe('carts/7');
+    expect(m1?.id).toBe(m2?.id);
+    expect(m1?.attributes).toMatchObject({
+      'ce-specversion': '1.0',
+      'ce-subject': '7',
+      'ce-cfsource': 'carts',
+      'ce-id': m1?.id,
+    });
+    expect(JSON.parse(m1?.data.toString() ?? '')).toEqual({ id: 7, n: 'a' });
+  });
+
+  it('emits updates, deletes and re-creations with moving versions', async () => {
+    const w = world();
+    await w.cycle([
+      [
+        { id: 1, n: 'a' },
+        { id: 2, n: 'b' },
+      ],
+    ]);
+    await w.cycle([[{ id: 1, n: 'A' }]]);
+    await w.cycle([
+      [
+        { id: 1, n: 'A' },
+        { id: 2, n: 'back' },
+      ],
+    ]);
+    expect(w.publisher.summary()).toEqual([
+      'created 1 v1',
+      'created 2 v1',
+      'updated 1 v2',
+      'deleted 2 v2',
+      'created 2 v3',
+    ]);
+  });
+
+  it('when a value flips A→B→A→B, gives four distinct event ids', async () => {
+    const w = world();
+    for (const n of ['A', 'B', 'A', 'B']) await w.cycle([[{ id: 1, n }]]);
+    const ids = w.publisher.published.map((m) => m.id);
+    expect(ids).toHaveLength(4);
+    expect(new Set(ids).size).toBe(4);
+  });
+
+  it('a cycle with no change publishes nothing', async () => {
+    const w = world();
+    await w.cycle([[{ id: 1 }]]);
+    const result = await w.cycle([[{ id: 1 }]]);
+    expect(result).toMatchObject({ status: 'succeeded', published: 0, coldStart: false });
+    expect(result.counts).toEqual({ created: 0, updated: 0, deleted: 0, unchanged: 1 });
+  });
+
+  it('when the process dies between publish and commit, the next cycle re-emits the same event ids', async () => {
+    const w = world();
+    await w.cycle([[{ id: 1, n: 'a' }]]);
+    const crash = new Error('killed');
+    const failed = await w.cycle([[{ id: 1, n: 'b' }]], {
+      afterPublish: () => {
+        throw crash;
+      },
+    });
+    expect(failed.status).toBe('failed');
+    const again = await w.cycle([[{ id: 1, n: 'b' }]]);
+    expect(again.status).toBe('succeeded');
+    const [, first, second] = w.publisher.published;
+    expect(second?.id).toBe(first?.id);
+    expect(w.snapshots.entries.get('carts')?.get('1')?.version).toBe(2);
+  });
+
+  it('commits only the entities whose events were acknowledged', async () => {
+    const w = world();
+    w.publisher.refuseKeys.add('carts/2');
+    const result = await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }]]);
+    expect(result).toMatchObject({ status: 'failed', published: 2, publishFailed: 1 });
+    expect(result.error).toContain('not acknowledged');
+    expect([...(w.snapshots.entries.get('carts')?.keys() ?? [])].sort()).toEqual(['1', '3']);
+    w.publisher.refuseKeys.clear();
+    const retry = await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }]]);
+    expect(retry).toMatchObject({ status: 'succeeded', published: 1 });
+    expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 3 v1', 'created 2 v1']);
+  });
+
+  it('when the source fails part-way, emits nothing (a partial state would look like deletions)', async () => {
+    const w = world();
+    await w.cycle([[{ id: 1 }, { id: 2 }]]);
+    const client = new FakeSourceClient([[{ id: 1 }], [{ id: 2 }]], {
+      pages: 1,
+      error: new Error('503 after retries'),
+    });
+    const result = await w.cycle(client);
+    expect(result).toMatchObject({ status: 'failed', published: 0, error: '503 after retries' });
+    expect(w.publisher.published).toHaveLength(2);
+  });
+
+  it('counts records without an id and duplicate ids, and still publishes the rest', async () => {
+    const w = world();
+    const result = await w.cycle([[{ id: 1 }, { name: 'no id' }, { id: 1, dup: true }, 'text', { id: 2 }]]);
+    expect(result).toMatchObject({ status: 'succeeded', records: 5, published: 2 });
+    expect(result.skipped).toEqual({ notObject: 1, missingId: 1, duplicateId: 1 });
+  });
+
+  it('reads nested id fields', async () => {
+    const w = world(source({ idField: 'data.id' }));
+    await w.cycle([[{ data: { id: 'x' } }]]);
+    expect(w.publisher.summary()).toEqual(['created x v1']);
+  });
+
+  it('with coldStart baseline, the first cycle records the state without events and later ones emit changes', async () => {
+    const w = world(source({ coldStart: 'baseline' }));
+    const first = await w.cycle([[{ id: 1, n: 'a' }, { id: 2 }]]);
+    expect(first).toMatchObject({ status: 'succeeded', published: 0, coldStart: true });
+    await w.cycle([[{ id: 1, n: 'b' }, { id: 2 }]]);
+    expect(w.publisher.summary()).toEqual(['updated 1 v2']);
+  });
+
+  it('commits group by group, so a crash in a large cycle keeps what was acknowledged', async () => {
+    const w = world();
+    let groups = 0;
+    const result = await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }]], {
+      publishBatchSize: 2,
+      afterPublish: () => {
+        groups += 1;
+        if (groups === 3) throw new Error('killed');
+      },
+    });
+    expect(result.status).toBe('failed');
+    expect(w.snapshots.commits.map((c) => c.updates.length)).toEqual([2, 2]);
+  });
+
+  it('when stopped mid-publish, finishes the group in flight and leaves the rest for the next cycle', async () => {
+    const w = world();
+    const stop = new AbortController();
+    const result = await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }]], {
+      publishBatchSize: 2,
+      signal: stop.signal,
+      afterPublish: () => stop.abort(),
+    });
+    expect(result).toMatchObject({ status: 'failed', published: 2, notAttempted: 2 });
+    expect(w.snapshots.entries.get('carts')?.size).toBe(2);
+  });
+
+  it('when the lease was lost, does not commit', async () => {
+    const w = world();
+    const result = await w.cycle([[{ id: 1 }]], {
+      afterPublish: () => {
+        w.snapshots.leases.set('carts', { source: 'carts', holder: 'someone else', expiresAt: new Date(8.64e15) });
+      },
+    });
+    expect(result).toMatchObject({ status: 'failed', errorCode: 'SNAPSHOT.LEASE_LOST' });
+    expect(w.snapshots.initialized.has('carts')).toBe(false);
+  });
+
+  it('a cold start of an empty API marks the source initialized, so later records are creations', async () => {
+    const w = world();
+    const first = await w.cycle([[]]);
+    expect(first).toMatchObject({ status: 'succeeded', coldStart: true });
+    const second = await w.cycle([[{ id: 1 }]]);
+    expect(second.coldStart).toBe(false);
+  });
+});
