@@ -1,1 +1,2 @@
-export {};
+export * from './group-committer';
+export * from './row-mapping';

@@ -1,0 +1,186 @@
+import { AppError } from '@changefeed/shared/errors';
+import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+
+/** How rows are grouped; `loader.groupCommitMaxRows` and `loader.groupCommitMaxDelay` in the config. */
+export interface GroupCommitterOptions {
+  /** A group is appended as soon as it holds this many rows. */
+  readonly maxRows: number;
+  /** ...or this long after its first row arrived; 0 appends on the next turn of the event loop. */
+  readonly maxDelayMs: number;
+}
+
+/** Thrown by `submit` once `close()` was called: another instance (or a later delivery) must take the row. */
+export const COMMITTER_CLOSED = 'LOADER.CLOSING';
+
+/**
+ * Group commit in front of a RowSink: rows submitted by concurrent push requests are appended
+ * together, and each submitter's promise settles only when the append holding its row did.
+ *
+ * Per table (and for `_rejected`) at most one append is in flight, because the sinks serialize
+ * writes to one table anyway (DuckDB has one writer; a BigQuery write stream takes appends in
+ * order): a second concurrent append would only queue inside the sink, while here the rows that
+ * arrive meanwhile join one bigger group. So the busier the sink, the larger the groups, and the
+ * extra latency is bounded by `maxDelayMs` plus the append in flight. Different tables are
+ * appended concurrently.
+ *
+ * A failed append rejects every row of that group with the sink's error, so each request answers
+ * 5xx and the bus redelivers it; the next group is tried independently.
+ */
+export class GroupCommitter {
+  private readonly changeLanes = new Map<string, Lane<ChangeRow>>();
+  private readonly rejectedLane: Lane<RejectedRow>;
+  private closed = false;
+
+  constructor(
+    private readonly sink: Pick<RowSink, 'appendChanges' | 'appendRejected'>,
+    private readonly options: GroupCommitterOptions & { readonly clock: Clock },
+  ) {
+    this.rejectedLane = new Lane((rows) => this.sink.appendRejected(rows), options);
+  }
+
+  /** Resolves once `row` was durably appended to `<table>_changes`; rejects with the sink's error. */
+  submit(table: string, row: ChangeRow): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    let lane = this.changeLanes.get(table);
+    if (lane === undefined) {
+      lane = new Lane((rows) => this.sink.appendChanges(table, rows), this.options);
+      this.changeLanes.set(table, lane);
+    }
+    return lane.add(row);
+  }
+
+  /** Resolves once `row` was durably appended to `_rejected`; grouped like `submit`. */
+  submitRejected(row: RejectedRow): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    return this.rejectedLane.add(row);
+  }
+
+  /** Rows submitted and not yet settled (waiting for their group, or in an append). */
+  pendingRows(): number {
+    let n = this.rejectedLane.pendingRows();
+    for (const lane of this.changeLanes.values()) n += lane.pendingRows();
+    return n;
+  }
+
+  /**
+   * Appends every group now, without waiting for its delay, and resolves once all rows submitted
+   * before the call have settled. Never rejects: each row's outcome belongs to its submitter.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.rejectedLane.flush(), ...[...this.changeLanes.values()].map((lane) => lane.flush())]);
+  }
+
+  /** Stops taking rows (new submits reject as retryable), then flushes what was submitted. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+}
+
+function closedError(): AppError {
+  return new AppError(COMMITTER_CLOSED, 'the loader is shutting down', { retryable: true });
+}
+
+interface Group<T> {
+  readonly rows: T[];
+  /** Becomes true when full, when its delay ran out, or on flush; only due groups are appended. */
+  due: boolean;
+  /** Cancels the delay once the group is due for another reason. */
+  readonly delay: AbortController;
+  /** What every submitter of this group awaits. */
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+  /** Like `done` but never rejects, for flush(). */
+  readonly settled: Promise<void>;
+}
+
+/**
+ * The groups of one destination, oldest first. Only the newest group takes rows (unless full),
+ * and only the oldest one is appended, once it is due and nothing else is in flight.
+ */
+class Lane<T> {
+  private readonly queue: Group<T>[] = [];
+  private inFlight: Group<T> | undefined;
+
+  constructor(
+    private readonly write: (rows: readonly T[]) => Promise<void>,
+    private readonly options: GroupCommitterOptions & { readonly clock: Clock },
+  ) {}
+
+  add(row: T): Promise<void> {
+    let group = this.queue.at(-1);
+    if (group === undefined || group.rows.length >= this.options.maxRows) group = this.open();
+    group.rows.push(row);
+    if (group.rows.length >= this.options.maxRows) this.markDue(group);
+    return group.done;
+  }
+
+  pendingRows(): number {
+    return this.queue.reduce((n, g) => n + g.rows.length, this.inFlight?.rows.length ?? 0);
+  }
+
+  async flush(): Promise<void> {
+    const groups = this.inFlight === undefined ? [...this.queue] : [this.inFlight, ...this.queue];
+    for (const group of this.queue) group.due = true;
+    for (const group of groups) group.delay.abort();
+    this.pump();
+    await Promise.all(groups.map((g) => g.settled));
+  }
+
+  private open(): Group<T> {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const group: Group<T> = {
+      rows: [],
+      due: false,
+      delay: new AbortController(),
+      done,
+      resolve,
+      reject,
+      settled: done.then(
+        () => undefined,
+        () => undefined,
+      ),
+    };
+    this.queue.push(group);
+    this.options.clock.sleep(this.options.maxDelayMs, group.delay.signal).then(
+      () => this.markDue(group),
+      // Aborted: the group became due some other way.
+      () => undefined,
+    );
+    return group;
+  }
+
+  private markDue(group: Group<T>): void {
+    if (group.due) return;
+    group.due = true;
+    group.delay.abort();
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inFlight !== undefined) return;
+    const head = this.queue[0];
+    if (head === undefined || !head.due) return;
+    this.queue.shift();
+    this.inFlight = head;
+    void this.append(head);
+  }
+
+  private async append(group: Group<T>): Promise<void> {
+    try {
+      await this.write(group.rows);
+      group.resolve();
+    } catch (e: unknown) {
+      group.reject(e);
+    } finally {
+      this.inFlight = undefined;
+      this.pump();
+    }
+  }
+}

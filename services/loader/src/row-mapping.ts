@@ -1,0 +1,26 @@
+import type { ChangeEvent, PushedMessage } from '@changefeed/shared/events';
+import type { ChangeRow } from '@changefeed/shared/ports';
+
+/**
+ * The `<table>_changes` row for one decoded change event, as the loader received it. Pure: the
+ * caller passes the ingestion time so that retries and tests control it.
+ *
+ * `delivery_attempt` is null when the bus did not report it. Pub/Sub reports attempts from 1
+ * (https://cloud.google.com/pubsub/docs/handling-failures#track-delivery-attempts); 0 only appears
+ * when no dead-letter policy is set, so it means "unknown", not "zeroth attempt".
+ */
+export function toChangeRow(event: ChangeEvent, message: PushedMessage, ingestedAt: Date): ChangeRow {
+  return {
+    event_id: event.id,
+    event_type: event.type,
+    source: event.source,
+    entity_id: event.entityId,
+    version: event.version,
+    data: event.type === 'deleted' ? null : JSON.stringify(event.record),
+    event_time: event.time,
+    publish_time: message.publishTime,
+    ingested_at: ingestedAt,
+    delivery_attempt: message.deliveryAttempt === null || message.deliveryAttempt < 1 ? null : message.deliveryAttempt,
+    message_id: message.messageId,
+  };
+}
