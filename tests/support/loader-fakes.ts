@@ -136,13 +136,16 @@ export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Turns the event loop until `condition` holds (no timers involved); fails after `maxTurns`. */
-export async function until(condition: () => boolean, what: string, maxTurns = 100_000): Promise<void> {
-  for (let i = 0; i < maxTurns; i++) {
-    if (condition()) return;
+/**
+ * Turns the event loop until `condition` holds. The deadline is only a safety net so that a broken
+ * test fails instead of hanging; nothing is asserted about how long it took.
+ */
+export async function until(condition: () => boolean, what: string, giveUpAfterMs = 10_000): Promise<void> {
+  const deadline = Date.now() + giveUpAfterMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await nextTurn();
   }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 export const SUBSCRIPTION = 'projects/demo/subscriptions/changes-push';

@@ -7,6 +7,8 @@ export interface GroupCommitterOptions {
   readonly maxRows: number;
   /** ...or this long after its first row arrived; 0 appends on the next turn of the event loop. */
   readonly maxDelayMs: number;
+  /** Times the delay: tests pass a clock they move by hand. */
+  readonly clock: Clock;
 }
 
 /** Thrown by `submit` once `close()` was called: another instance (or a later delivery) must take the row. */
@@ -33,7 +35,7 @@ export class GroupCommitter {
 
   constructor(
     private readonly sink: Pick<RowSink, 'appendChanges' | 'appendRejected'>,
-    private readonly options: GroupCommitterOptions & { readonly clock: Clock },
+    private readonly options: GroupCommitterOptions,
   ) {
     this.rejectedLane = new Lane((rows) => this.sink.appendRejected(rows), options);
   }
@@ -105,7 +107,7 @@ class Lane<T> {
 
   constructor(
     private readonly write: (rows: readonly T[]) => Promise<void>,
-    private readonly options: GroupCommitterOptions & { readonly clock: Clock },
+    private readonly options: GroupCommitterOptions,
   ) {}
 
   add(row: T): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './group-committer';
+export * from './push-handler';
 export * from './row-mapping';
