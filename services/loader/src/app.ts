@@ -1,0 +1,187 @@
+import type { LoaderConfig } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
+import type { Logger } from '@changefeed/shared/log';
+import type { Clock, RowSink } from '@changefeed/shared/ports';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
+import { GroupCommitter } from './group-committer';
+import { createPushHandler, type PushOutcome, type PushRequest } from './push-handler';
+
+/** What an authentication check decided; a refusal is answered with its status and no detail. */
+export type AuthResult = { readonly ok: true } | { readonly ok: false; readonly status: 401 | 403 };
+
+/**
+ * Checks a push request's credentials, e.g. the OIDC token Pub/Sub signs for a push subscription
+ * (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions). Rejecting means "could
+ * not check" (say, the signing keys could not be fetched): the request is answered 503 and retried.
+ */
+export type Authenticate = (request: { readonly authorization: string | undefined }) => Promise<AuthResult>;
+
+export interface LoaderDeps {
+  /** Owned by the caller: `close()` flushes into it but does not close it. */
+  readonly rowSink: RowSink;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly config: LoaderConfig;
+  /** Absent: every request is accepted (local mode, or a push endpoint not reachable from outside). */
+  readonly authenticate?: Authenticate;
+}
+
+/** Push requests since start. Each received request ends as exactly one of written, rejected, failed. */
+export interface LoaderStats {
+  /** Requests that passed authentication. */
+  readonly received: number;
+  /** Rows appended to `<table>_changes` (acked). */
+  readonly written: number;
+  /** Messages recorded in `_rejected` (acked). */
+  readonly rejected: number;
+  /** Requests answered 5xx: nothing was stored and the bus redelivers. */
+  readonly failed: number;
+}
+
+export interface LoaderApp {
+  readonly app: Express;
+  readonly committer: GroupCommitter;
+  /** Stops taking rows (push requests then get 503, `/healthz` says draining) and flushes what is in flight. */
+  close(): Promise<void>;
+  stats(): LoaderStats;
+}
+
+/** The 5xx body: nothing about the message, which may hold data that must not leak into proxies' logs. */
+const NOT_STORED = { error: 'message not stored; retry later' } as const;
+
+/**
+ * The loader's HTTP face: `POST /pubsub/push` receives Pub/Sub push requests
+ * (https://cloud.google.com/pubsub/docs/push#receive_push) and `GET /healthz` reports whether it
+ * takes work. Builds nothing but the app: the caller listens, and owns the sink.
+ */
+export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
+  const { config, clock } = deps;
+  const log = deps.logger.child({ module: 'loader-app' });
+  const committer = new GroupCommitter(deps.rowSink, {
+    maxRows: config.groupCommitMaxRows,
+    maxDelayMs: config.groupCommitMaxDelay,
+    clock,
+  });
+  const handle = createPushHandler({ committer, clock, logger: deps.logger });
+  const counts = { received: 0, written: 0, rejected: 0, failed: 0 };
+  let closing: Promise<void> | undefined;
+
+  const respond = (res: Response, outcome: PushOutcome): void => {
+    counts[outcome.kind]++;
+    if (outcome.kind === 'failed') res.status(outcome.status).json(NOT_STORED);
+    else res.status(outcome.status).end();
+  };
+
+  const authenticate: RequestHandler = async (req, res, next) => {
+    if (deps.authenticate === undefined) {
+      next();
+      return;
+    }
+    let result: AuthResult;
+    try {
+      result = await deps.authenticate({ authorization: req.get('authorization') });
+    } catch (e: unknown) {
+      log.error('push request could not be authenticated', { error: errorMessage(e) });
+      res.status(503).end();
+      return;
+    }
+    if (result.ok) {
+      next();
+      return;
+    }
+    log.warn('push request refused', { status: result.status });
+    // RFC 6750 §3: a 401 names the scheme it expects.
+    if (result.status === 401) res.set('WWW-Authenticate', 'Bearer');
+    res.status(result.status).end();
+  };
+
+  const countReceived: RequestHandler = (_req, _res, next) => {
+    counts.received++;
+    next();
+  };
+
+  // The body is read as bytes whatever its content type, rather than by express.json: a poison body
+  // must be kept as it was sent, and JSON errors are then the use case's to judge, not express's.
+  const readBody = express.raw({ type: () => true, limit: config.maxBodyBytes });
+
+  const push: RequestHandler = async (req, res) => {
+    const body: unknown = req.body;
+    respond(
+      res,
+      await handle({
+        body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
+        contentType: req.get('content-type'),
+      }),
+    );
+  };
+
+  /** Body-reading errors: permanent ones become reject rows (acked), broken transfers a retry. */
+  const pushError: ErrorRequestHandler = async (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const unreadable = unreadableReason(err, config.maxBodyBytes, req.get('content-encoding'));
+    if (unreadable !== undefined) {
+      const request: PushRequest = { body: Buffer.alloc(0), contentType: req.get('content-type'), unreadable };
+      respond(res, await handle(request));
+      return;
+    }
+    counts.failed++;
+    log.error('push request body could not be read; the bus will redeliver it', { error: errorMessage(err) });
+    res.status(503).json(NOT_STORED);
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    if (closing === undefined) res.json({ status: 'ok' });
+    else res.status(503).json({ status: 'draining' });
+  });
+  app.post('/pubsub/push', authenticate, countReceived, readBody, push, pushError);
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // Express's default would answer an HTML page with the stack trace.
+  const lastResort: ErrorRequestHandler = (err: unknown, _req, res, next) => {
+    log.error('request failed', { error: errorMessage(err) });
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    res.status(500).json({ error: 'internal error' });
+  };
+  app.use(lastResort);
+
+  return {
+    app,
+    committer,
+    close: () => {
+      closing ??= committer.close();
+      return closing;
+    },
+    stats: () => ({ ...counts }),
+  };
+}
+
+/** Why a body could not be read, when retrying cannot help; undefined for a broken transfer. */
+function unreadableReason(err: unknown, maxBodyBytes: number, contentEncoding: string | undefined): string | undefined {
+  const e =
+    typeof err === 'object' && err !== null
+      ? (err as { type?: unknown; length?: unknown; encoding?: unknown; code?: unknown })
+      : {};
+  switch (e.type) {
+    case 'entity.too.large': {
+      const size = typeof e.length === 'number' ? `${e.length} bytes` : 'the body';
+      return `body too large: ${size} is more than loader.maxBodyBytes (${maxBodyBytes})`;
+    }
+    case 'encoding.unsupported':
+      return `body not readable: content-encoding ${String(e.encoding)} is not supported`;
+    default:
+      // zlib's codes: the compressed bytes are corrupt, and a redelivery carries the same bytes.
+      if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+        return `body not readable: the ${contentEncoding ?? 'compressed'} data is corrupt (${e.code})`;
+      }
+      return undefined;
+  }
+}
