@@ -1,0 +1,404 @@
+import Database from 'better-sqlite3';
+import { AppError } from '../../errors';
+import type { DeadLetter } from '../../ports/dead-letter-queue';
+import type { OutboundMessage } from '../../ports/event-publisher';
+
+/** Bumped when the tables below change shape; a file of another version is refused, not guessed at. */
+const SCHEMA_VERSION = 1;
+
+/*
+ * `messages` holds everything published and not yet delivered or dead-lettered, in queue order
+ * (`seq`). Ordering is kept by which rows are *ready*: `ready_at` is set only on a message that may
+ * be delivered next (the oldest of its ordering key, or any message without one) and is not in
+ * flight, so picking the next deliveries is one range scan of `messages_ready` instead of a
+ * "head of every key" search. Acking or dead-lettering a head makes the key's next row ready.
+ *
+ * `message_id` equals the `seq` a message first got; a republished dead letter keeps its id but
+ * takes a new `seq`, i.e. rejoins the queue at the back like a fresh publish in Pub/Sub.
+ *
+ * `counters` keeps the sizes that stats() reports, updated in the same transactions as the rows,
+ * so they stay right even when another process (a `dlq replay`) writes to the same file.
+ */
+const SCHEMA = `
+CREATE TABLE messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id INTEGER NOT NULL,
+  ordering_key TEXT NOT NULL,
+  data BLOB NOT NULL,
+  attributes TEXT NOT NULL,
+  publish_time INTEGER NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  ready_at INTEGER,
+  in_flight INTEGER NOT NULL DEFAULT 0,
+  first_failure_at INTEGER,
+  last_failure_at INTEGER,
+  last_error TEXT
+);
+CREATE INDEX messages_by_key ON messages (ordering_key, seq) WHERE ordering_key <> '';
+CREATE INDEX messages_ready ON messages (ready_at, seq) WHERE ready_at IS NOT NULL;
+CREATE TABLE dead_letters (
+  handle INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id INTEGER NOT NULL,
+  ordering_key TEXT NOT NULL,
+  data BLOB NOT NULL,
+  attributes TEXT NOT NULL,
+  publish_time INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  first_failure_at INTEGER,
+  last_failure_at INTEGER,
+  last_error TEXT,
+  dead_lettered_at INTEGER NOT NULL
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('queued', 0), ('delivered', 0), ('dead_lettered', 0);
+`;
+
+const Counter = { queued: 'queued', delivered: 'delivered', deadLettered: 'dead_lettered' } as const;
+type Counter = (typeof Counter)[keyof typeof Counter];
+
+/** A message taken off the queue for one delivery attempt. */
+export interface ClaimedMessage {
+  readonly seq: number;
+  readonly messageId: string;
+  /** '' when the message has no ordering key. */
+  readonly orderingKey: string;
+  readonly data: Buffer;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly publishTime: Date;
+  /** Failed deliveries so far; this attempt is number `attempts + 1`. */
+  readonly attempts: number;
+}
+
+/** What became of one delivery attempt, as the store records it. */
+export type Settlement =
+  | { readonly kind: 'ack'; readonly message: ClaimedMessage }
+  | {
+      readonly kind: 'retry';
+      readonly message: ClaimedMessage;
+      readonly error: string;
+      readonly failedAt: number;
+      readonly retryAt: number;
+    }
+  | {
+      readonly kind: 'dead-letter';
+      readonly message: ClaimedMessage;
+      readonly error: string;
+      readonly failedAt: number;
+    };
+
+export interface StoreCounts {
+  /** Rows in the queue, in flight included. */
+  readonly queued: number;
+  readonly delivered: number;
+  readonly deadLettered: number;
+}
+
+interface MessageRow {
+  seq: number;
+  message_id: number;
+  ordering_key: string;
+  data: Buffer;
+  attributes: string;
+  publish_time: number;
+  attempts: number;
+}
+
+interface DeadLetterRow {
+  handle: number;
+  message_id: number;
+  ordering_key: string;
+  data: Buffer;
+  attributes: string;
+  publish_time: number;
+  attempts: number;
+  first_failure_at: number | null;
+  last_failure_at: number | null;
+  last_error: string | null;
+}
+
+/**
+ * The local bus's SQLite tables and every statement on them, each operation one transaction.
+ * Synchronous (better-sqlite3): callers keep batches bounded so the event loop is never held long.
+ */
+export class LocalBusStore {
+  private readonly statements;
+  private readonly publishTx;
+  private readonly claimTx;
+  private readonly settleTx;
+  private readonly acknowledgeTx;
+  private readonly republishTx;
+
+  private constructor(private readonly db: Database.Database) {
+    this.statements = {
+      lastSeq: db.prepare<[], { seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`),
+      keyHasMessages: db
+        .prepare<[string], number>(`SELECT 1 FROM messages WHERE ordering_key = ? AND ordering_key <> '' LIMIT 1`)
+        .pluck(),
+      insert: db.prepare<[number | null, number, string, Buffer, string, number, number, number | null]>(
+        `INSERT INTO messages (seq, message_id, ordering_key, data, attributes, publish_time, enqueued_at, ready_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      due: db.prepare<[number, number], MessageRow>(
+        `SELECT seq, message_id, ordering_key, data, attributes, publish_time, attempts FROM messages
+         WHERE ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at, seq LIMIT ?`,
+      ),
+      markInFlight: db.prepare<[number]>(`UPDATE messages SET in_flight = 1, ready_at = NULL WHERE seq = ?`),
+      nextReadyAt: db
+        .prepare<[], number | null>(`SELECT MIN(ready_at) FROM messages WHERE ready_at IS NOT NULL`)
+        .pluck(),
+      requeueInFlight: db.prepare<[number]>(`UPDATE messages SET in_flight = 0, ready_at = ? WHERE in_flight = 1`),
+      delete: db.prepare<[number]>(`DELETE FROM messages WHERE seq = ?`),
+      // Only a row that waits behind its predecessor is promoted: a key's head that is already
+      // ready or in flight (e.g. redelivered after a restart) is left alone.
+      promoteNextOfKey: db.prepare<[number, string]>(
+        `UPDATE messages SET ready_at = ? WHERE seq = (
+           SELECT seq FROM messages WHERE ordering_key = ? AND ordering_key <> '' ORDER BY seq LIMIT 1
+         ) AND ready_at IS NULL AND in_flight = 0`,
+      ),
+      retryLater: db.prepare<[number, number, number, number, string, number]>(
+        `UPDATE messages SET in_flight = 0, attempts = ?, ready_at = ?,
+           first_failure_at = COALESCE(first_failure_at, ?), last_failure_at = ?, last_error = ?
+         WHERE seq = ? AND in_flight = 1`,
+      ),
+      moveToDeadLetters: db.prepare<[number, number, number, string, number, number]>(
+        `INSERT INTO dead_letters (message_id, ordering_key, data, attributes, publish_time, attempts,
+           first_failure_at, last_failure_at, last_error, dead_lettered_at)
+         SELECT message_id, ordering_key, data, attributes, publish_time, ?, COALESCE(first_failure_at, ?), ?, ?, ?
+         FROM messages WHERE seq = ?`,
+      ),
+      addToCounter: db.prepare<[number, string]>(`UPDATE counters SET value = value + ? WHERE name = ?`),
+      counters: db.prepare<[], { name: string; value: number }>(`SELECT name, value FROM counters`),
+      oldestEnqueuedAt: db.prepare<[], number>(`SELECT enqueued_at FROM messages ORDER BY seq LIMIT 1`).pluck(),
+      listDeadLetters: db.prepare<[number], DeadLetterRow>(
+        `SELECT handle, message_id, ordering_key, data, attributes, publish_time, attempts,
+           first_failure_at, last_failure_at, last_error
+         FROM dead_letters ORDER BY handle LIMIT ?`,
+      ),
+      deadLetter: db.prepare<[number], DeadLetterRow>(
+        `SELECT handle, message_id, ordering_key, data, attributes, publish_time, attempts,
+           first_failure_at, last_failure_at, last_error
+         FROM dead_letters WHERE handle = ?`,
+      ),
+      deleteDeadLetter: db.prepare<[number]>(`DELETE FROM dead_letters WHERE handle = ?`),
+    };
+
+    this.publishTx = db.transaction((messages: readonly OutboundMessage[], now: number): string[] => {
+      // Ids are assigned here rather than taken from rowids after the fact, so each message is one
+      // INSERT; AUTOINCREMENT guarantees a seq (hence an id) is never handed out twice.
+      let seq = this.statements.lastSeq.get()?.seq ?? 0;
+      const ids: string[] = [];
+      for (const m of messages) {
+        seq += 1;
+        this.statements.insert.run(
+          seq,
+          seq,
+          m.orderingKey,
+          m.data,
+          JSON.stringify(m.attributes),
+          now,
+          now,
+          this.readyAtOnEnqueue(m.orderingKey, now),
+        );
+        ids.push(String(seq));
+      }
+      this.add(Counter.queued, messages.length);
+      return ids;
+    });
+
+    this.claimTx = db.transaction((now: number, limit: number): ClaimedMessage[] => {
+      const rows = this.statements.due.all(now, limit);
+      for (const row of rows) this.statements.markInFlight.run(row.seq);
+      return rows.map(toClaimed);
+    });
+
+    this.settleTx = db.transaction((settlements: readonly Settlement[], now: number) => {
+      let delivered = 0;
+      let removed = 0;
+      let deadLettered = 0;
+      for (const s of settlements) {
+        const { seq, orderingKey, attempts } = s.message;
+        switch (s.kind) {
+          case 'ack':
+            // `changes` guards the counters against a row already gone (a duplicate delivery).
+            if (this.statements.delete.run(seq).changes > 0) {
+              delivered += 1;
+              removed += 1;
+            }
+            break;
+          case 'retry':
+            this.statements.retryLater.run(attempts + 1, s.retryAt, s.failedAt, s.failedAt, s.error, seq);
+            break;
+          case 'dead-letter':
+            if (
+              this.statements.moveToDeadLetters.run(attempts + 1, s.failedAt, s.failedAt, s.error, s.failedAt, seq)
+                .changes > 0
+            ) {
+              this.statements.delete.run(seq);
+              deadLettered += 1;
+              removed += 1;
+            }
+            break;
+        }
+        if (s.kind !== 'retry' && orderingKey !== '') this.statements.promoteNextOfKey.run(now, orderingKey);
+      }
+      this.add(Counter.delivered, delivered);
+      this.add(Counter.deadLettered, deadLettered);
+      this.add(Counter.queued, -removed);
+    });
+
+    this.acknowledgeTx = db.transaction((handles: readonly number[]) => {
+      let removed = 0;
+      for (const handle of handles) removed += this.statements.deleteDeadLetter.run(handle).changes;
+      this.add(Counter.deadLettered, -removed);
+    });
+
+    this.republishTx = db.transaction((handles: readonly number[], now: number): number => {
+      let moved = 0;
+      for (const handle of handles) {
+        const row = this.statements.deadLetter.get(handle);
+        if (row === undefined) continue;
+        this.statements.insert.run(
+          null,
+          row.message_id,
+          row.ordering_key,
+          row.data,
+          row.attributes,
+          row.publish_time,
+          now,
+          this.readyAtOnEnqueue(row.ordering_key, now),
+        );
+        this.statements.deleteDeadLetter.run(handle);
+        moved += 1;
+      }
+      this.add(Counter.queued, moved);
+      this.add(Counter.deadLettered, -moved);
+      return moved;
+    });
+  }
+
+  /**
+   * Opens (creating if needed) the bus file. WAL with synchronous=NORMAL: a committed transaction
+   * survives a crash of the process (which is what an acknowledged publish promises); only an
+   * operating-system crash or power cut can lose the last few commits.
+   */
+  static open(file: string): LocalBusStore {
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // Another process (a `dlq replay`) may hold the write lock for a moment.
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version === 0) {
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
+      } else if (version !== SCHEMA_VERSION) {
+        throw new AppError(
+          'BUS.SCHEMA_VERSION',
+          `${file} holds local bus schema version ${version}; this build reads version ${SCHEMA_VERSION}`,
+        );
+      }
+      return new LocalBusStore(db);
+    } catch (e: unknown) {
+      db.close();
+      throw e;
+    }
+  }
+
+  /** Appends messages in one transaction; returns the message ids, in order. */
+  publish(messages: readonly OutboundMessage[], now: number): string[] {
+    return this.publishTx(messages, now);
+  }
+
+  /** Takes up to `limit` messages that are ready and due at `now`, marking them in flight. */
+  claimDue(now: number, limit: number): ClaimedMessage[] {
+    return this.claimTx(now, limit);
+  }
+
+  /** Records what became of delivery attempts, all in one transaction; `now` is when the next of a key becomes due. */
+  settle(settlements: readonly Settlement[], now: number): void {
+    if (settlements.length > 0) this.settleTx(settlements, now);
+  }
+
+  /** When the earliest ready message becomes due, or null when none is ready. */
+  nextReadyAt(): number | null {
+    return this.statements.nextReadyAt.get() ?? null;
+  }
+
+  /** Makes messages left in flight by a process that stopped without recording them ready again. */
+  requeueInFlight(now: number): number {
+    return this.statements.requeueInFlight.run(now).changes;
+  }
+
+  counts(): StoreCounts {
+    const values = new Map(this.statements.counters.all().map((r) => [r.name, r.value]));
+    return {
+      queued: values.get(Counter.queued) ?? 0,
+      delivered: values.get(Counter.delivered) ?? 0,
+      deadLettered: values.get(Counter.deadLettered) ?? 0,
+    };
+  }
+
+  /** When the message longest in the queue (in flight included) was enqueued. */
+  oldestEnqueuedAt(): number | null {
+    return this.statements.oldestEnqueuedAt.get() ?? null;
+  }
+
+  listDeadLetters(limit: number): DeadLetter[] {
+    return this.statements.listDeadLetters.all(limit).map(toDeadLetter);
+  }
+
+  acknowledgeDeadLetters(handles: readonly number[]): void {
+    this.acknowledgeTx(handles);
+  }
+
+  /** Moves dead letters back to the back of the queue with attempts reset; returns how many moved. */
+  republishDeadLetters(handles: readonly number[], now: number): number {
+    return this.republishTx(handles, now);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private readyAtOnEnqueue(orderingKey: string, now: number): number | null {
+    return orderingKey !== '' && this.statements.keyHasMessages.get(orderingKey) !== undefined ? null : now;
+  }
+
+  private add(counter: Counter, delta: number): void {
+    if (delta !== 0) this.statements.addToCounter.run(delta, counter);
+  }
+}
+
+function parseAttributes(text: string): Record<string, string> {
+  return JSON.parse(text) as Record<string, string>;
+}
+
+function toClaimed(row: MessageRow): ClaimedMessage {
+  return {
+    seq: row.seq,
+    messageId: String(row.message_id),
+    orderingKey: row.ordering_key,
+    data: row.data,
+    attributes: parseAttributes(row.attributes),
+    publishTime: new Date(row.publish_time),
+    attempts: row.attempts,
+  };
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    handle: String(row.handle),
+    messageId: String(row.message_id),
+    orderingKey: row.ordering_key === '' ? null : row.ordering_key,
+    data: row.data,
+    attributes: parseAttributes(row.attributes),
+    deliveryAttempts: row.attempts,
+    firstFailureAt: row.first_failure_at === null ? null : new Date(row.first_failure_at),
+    lastFailureAt: row.last_failure_at === null ? null : new Date(row.last_failure_at),
+    lastError: row.last_error,
+  };
+}

@@ -1,0 +1,391 @@
+import { DEFAULTS } from '../../config/defaults';
+import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../../errors';
+import { buildPushEnvelope } from '../../events/push-envelope';
+import { createLogger, type Logger } from '../../log';
+import { systemClock, type Clock } from '../../ports/clock';
+import type { DeadLetter, DeadLetterQueue } from '../../ports/dead-letter-queue';
+import type { EventPublisher, OutboundMessage, PublishOutcome } from '../../ports/event-publisher';
+import { backoffDelayMs } from '../../source/retry-policy';
+import { HttpPushClient, type PushResult } from './http-push-client';
+import { LocalBusStore, type ClaimedMessage, type Settlement } from './local-bus-store';
+
+/** How the local bus stores, delivers and gives up; see DEFAULTS.bus* for the usual values. */
+export interface LocalBusOptions {
+  /** SQLite file of the queue and the dead letters; ':memory:' for a bus that dies with the process. */
+  readonly file: string;
+  /** Where every message is POSTed, e.g. `http://127.0.0.1:8081/pubsub/push`. */
+  readonly pushEndpoint: string;
+  /** Put in every envelope, e.g. `projects/local/subscriptions/changefeed-loader`. */
+  readonly subscription: string;
+  /** Failed deliveries of one message before it moves to the dead letters. */
+  readonly maxDeliveryAttempts: number;
+  /** Wait between attempts of one message: exponential from min to max, with jitter. */
+  readonly minBackoffMs: number;
+  readonly maxBackoffMs: number;
+  /** Push requests in flight at once, across ordering keys. */
+  readonly concurrency: number;
+  /** A push with no answer after this long counts as failed (and is aborted). */
+  readonly ackDeadlineMs: number;
+  /** How often the dispatcher looks for due messages when nothing woke it; DEFAULTS.busIdlePollMs. */
+  readonly idlePollMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** [0, 1) like Math.random; drives the backoff jitter. */
+  readonly random?: () => number;
+}
+
+/** A cheap snapshot of the bus for progress lines. */
+export interface BusStats {
+  /** Waiting for delivery: due, backing off, or queued behind their ordering key. Excludes in flight. */
+  readonly pending: number;
+  /** Push requests sent and not yet answered (or not yet recorded). */
+  readonly inFlight: number;
+  /** Acked by the endpoint, over the life of the bus file. */
+  readonly delivered: number;
+  /** In the dead letters now (acknowledged or republished ones no longer count). */
+  readonly deadLettered: number;
+  /** When the message longest in the queue (in flight included) entered it; null when empty. */
+  readonly oldestPendingAt: Date | null;
+}
+
+interface IdleWaiter {
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+/**
+ * The embedded stand-in for a Pub/Sub topic with one push subscription, message ordering and a
+ * dead-letter policy, durable in SQLite so that nothing `publish()` acknowledged is lost to a crash.
+ *
+ * - Each message is POSTed as a Pub/Sub push envelope; 2xx acks, anything else (status, connection
+ *   error, no answer within `ackDeadlineMs`) is retried with exponential backoff, and after
+ *   `maxDeliveryAttempts` failures the message becomes a dead letter.
+ *   https://cloud.google.com/pubsub/docs/push, https://cloud.google.com/pubsub/docs/handling-failures
+ * - Per ordering key one message at a time, in publish order; the next goes once the previous was
+ *   acked or dead-lettered. https://cloud.google.com/pubsub/docs/ordering
+ * - At-least-once: a delivery in flight when the process died is made again on the next start.
+ */
+export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
+  private readonly idlePollMs: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly random: () => number;
+  /** Deliveries started and not yet recorded, by queue position. */
+  private readonly inFlight = new Map<number, Promise<void>>();
+  /** Delivery outcomes waiting to be written in the next transaction. */
+  private settled: Settlement[] = [];
+  private readonly idleWaiters = new Set<IdleWaiter>();
+  private running = false;
+  private closed = false;
+  private pumpQueued = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly options: LocalBusOptions,
+    private readonly store: LocalBusStore,
+    private readonly pusher: HttpPushClient,
+  ) {
+    this.idlePollMs = options.idlePollMs ?? DEFAULTS.busIdlePollMs;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? createLogger('local-bus');
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Opens (or creates) the bus file. Throws ValidationError for unusable options. */
+  static open(options: LocalBusOptions): SqliteLocalBus {
+    validateOptions(options);
+    const store = LocalBusStore.open(options.file);
+    const pusher = new HttpPushClient(options.pushEndpoint, {
+      maxSockets: options.concurrency,
+      ackDeadlineMs: options.ackDeadlineMs,
+    });
+    return new SqliteLocalBus(options, store, pusher);
+  }
+
+  /**
+   * Appends the messages in one transaction; once this resolves they survive a crash. Either all
+   * outcomes are ok (each with its message id) or all failed with the same error.
+   */
+  publish(messages: readonly OutboundMessage[]): Promise<PublishOutcome[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    if (this.closed) return Promise.resolve(failAll(messages, closedError()));
+    let ids: string[];
+    try {
+      ids = this.store.publish(messages, this.clock.now().getTime());
+    } catch (e: unknown) {
+      const error = new AppError('BUS.PUBLISH_FAILED', `local bus could not store messages: ${errorMessage(e)}`, {
+        retryable: true,
+        cause: e,
+      });
+      return Promise.resolve(failAll(messages, error));
+    }
+    this.schedulePump();
+    return Promise.resolve(messages.map((m, i): PublishOutcome => ({ id: m.id, ok: true, messageId: ids[i] ?? '' })));
+  }
+
+  /**
+   * Starts delivering. Whatever a previous process left in flight is made ready again first: done
+   * here rather than in open() so that a process that only opens the file to handle dead letters
+   * never takes over deliveries another process has in flight.
+   */
+  start(): void {
+    if (this.closed) throw closedError();
+    if (this.running) return;
+    this.running = true;
+    const requeued = this.store.requeueInFlight(this.clock.now().getTime());
+    if (requeued > 0) {
+      this.logger.warn('redelivering messages that were in flight when the bus last stopped', { requeued });
+    }
+    this.schedulePump();
+  }
+
+  /** Stops starting deliveries and resolves once those in flight have settled and been recorded. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    while (this.inFlight.size > 0) {
+      await Promise.all(this.inFlight.values());
+      this.recordSettled();
+    }
+  }
+
+  stats(): BusStats {
+    const counts = this.store.counts();
+    const oldest = this.store.oldestEnqueuedAt();
+    return {
+      pending: Math.max(0, counts.queued - this.inFlight.size),
+      inFlight: this.inFlight.size,
+      delivered: counts.delivered,
+      deadLettered: counts.deadLettered,
+      oldestPendingAt: oldest === null ? null : new Date(oldest),
+    };
+  }
+
+  /**
+   * Resolves once nothing is pending or in flight (dead letters do not count), or rejects with the
+   * signal's reason when it aborts first. Messages only drain while the bus is started.
+   */
+  waitUntilIdle(signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.idleWaiters.delete(waiter);
+        reject(abortReason(signal));
+      };
+      const waiter: IdleWaiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.idleWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  list(limit: number): Promise<DeadLetter[]> {
+    return Promise.resolve(this.store.listDeadLetters(limit));
+  }
+
+  acknowledge(handles: readonly string[]): Promise<void> {
+    this.store.acknowledgeDeadLetters(parseHandles(handles));
+    return Promise.resolve();
+  }
+
+  /**
+   * Puts dead letters back at the end of the queue with attempts reset, keeping their message id,
+   * data, attributes and ordering key. Unknown handles are skipped; returns how many moved.
+   */
+  republish(handles: readonly string[]): Promise<number> {
+    const moved = this.store.republishDeadLetters(parseHandles(handles), this.clock.now().getTime());
+    if (moved > 0) this.schedulePump();
+    return Promise.resolve(moved);
+  }
+
+  /** Stops (see stop()) and closes the file and connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.stop();
+    this.closed = true;
+    this.pusher.close();
+    this.store.close();
+    for (const waiter of this.idleWaiters) waiter.reject(closedError());
+    this.idleWaiters.clear();
+  }
+
+  /** Coalesces every wake-up (publish, settled delivery, timer) arriving in one turn into one pump. */
+  private schedulePump(): void {
+    if (this.pumpQueued || this.closed) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  /** Records outcomes, starts what is due up to the concurrency, then sleeps until there is more to do. */
+  private pump(): void {
+    if (this.closed) return;
+    this.recordSettled();
+    if (this.running) {
+      clearTimeout(this.wakeTimer);
+      this.wakeTimer = undefined;
+      const now = this.clock.now().getTime();
+      const free = this.options.concurrency - this.inFlight.size;
+      if (free > 0) {
+        for (const message of this.store.claimDue(now, free)) this.startDelivery(message);
+      }
+      // With every slot busy, the next settled delivery wakes the pump; otherwise nothing else is
+      // due yet, so sleep until the next retry (or the idle poll, which also picks up messages
+      // another process put in the file).
+      if (this.inFlight.size < this.options.concurrency) {
+        const nextReadyAt = this.store.nextReadyAt();
+        const delay = nextReadyAt === null ? this.idlePollMs : Math.min(this.idlePollMs, nextReadyAt - now);
+        this.wakeTimer = setTimeout(() => this.schedulePump(), Math.max(1, delay));
+      }
+    }
+    this.notifyIfIdle();
+  }
+
+  private startDelivery(message: ClaimedMessage): void {
+    const delivery = this.deliver(message).then((settlement) => {
+      this.settled.push(settlement);
+      this.schedulePump();
+    });
+    this.inFlight.set(message.seq, delivery);
+  }
+
+  private async deliver(message: ClaimedMessage): Promise<Settlement> {
+    const attempt = message.attempts + 1;
+    let result: PushResult;
+    try {
+      const envelope = buildPushEnvelope({
+        messageId: message.messageId,
+        subscription: this.options.subscription,
+        data: message.data,
+        attributes: message.attributes,
+        publishTime: message.publishTime,
+        orderingKey: message.orderingKey === '' ? null : message.orderingKey,
+        deliveryAttempt: attempt,
+      });
+      result = await this.pusher.push(JSON.stringify(envelope));
+    } catch (e: unknown) {
+      result = { ok: false, status: null, error: errorMessage(e) };
+    }
+    if (result.ok) return { kind: 'ack', message };
+
+    const failedAt = this.clock.now().getTime();
+    const ids = {
+      messageId: message.messageId,
+      orderingKey: message.orderingKey,
+      deliveryAttempt: attempt,
+      status: result.status,
+      error: result.error,
+    };
+    if (attempt >= this.options.maxDeliveryAttempts) {
+      this.logger.warn('push delivery failed', ids);
+      this.logger.error('message dead-lettered after its last delivery attempt', {
+        messageId: message.messageId,
+        orderingKey: message.orderingKey,
+        deliveryAttempts: attempt,
+        lastError: result.error,
+      });
+      return { kind: 'dead-letter', message, error: result.error, failedAt };
+    }
+    const retryInMs = backoffDelayMs(attempt, this.options, this.random);
+    this.logger.warn('push delivery failed', { ...ids, retryInMs });
+    return { kind: 'retry', message, error: result.error, failedAt, retryAt: failedAt + retryInMs };
+  }
+
+  /** Writes every outcome gathered since the last call in one transaction. */
+  private recordSettled(): void {
+    if (this.settled.length === 0) return;
+    const batch = this.settled;
+    this.settled = [];
+    try {
+      this.store.settle(batch, this.clock.now().getTime());
+    } catch (e: unknown) {
+      // The rows stay marked in flight and are delivered again after a restart: at-least-once.
+      this.logger.error('local bus could not record delivery outcomes', {
+        error: errorMessage(e),
+        deliveries: batch.length,
+      });
+    }
+    for (const s of batch) this.inFlight.delete(s.message.seq);
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight.size === 0 && this.settled.length === 0 && this.store.counts().queued === 0;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.size === 0 || !this.isIdle()) return;
+    for (const waiter of this.idleWaiters) waiter.resolve();
+    this.idleWaiters.clear();
+  }
+}
+
+function validateOptions(o: LocalBusOptions): void {
+  const issues: ValidationIssue[] = [];
+  const positiveInt = (path: keyof LocalBusOptions, value: number): void => {
+    if (!Number.isInteger(value) || value < 1) issues.push({ path, message: `expected an integer >= 1, got ${value}` });
+  };
+  const nonNegative = (path: keyof LocalBusOptions, value: number): void => {
+    if (!Number.isFinite(value) || value < 0) issues.push({ path, message: `expected a number >= 0, got ${value}` });
+  };
+  positiveInt('maxDeliveryAttempts', o.maxDeliveryAttempts);
+  positiveInt('concurrency', o.concurrency);
+  nonNegative('minBackoffMs', o.minBackoffMs);
+  nonNegative('maxBackoffMs', o.maxBackoffMs);
+  if (o.maxBackoffMs < o.minBackoffMs) {
+    issues.push({ path: 'maxBackoffMs', message: `expected at least minBackoffMs (${o.minBackoffMs})` });
+  }
+  if (!(o.ackDeadlineMs > 0)) issues.push({ path: 'ackDeadlineMs', message: `expected > 0, got ${o.ackDeadlineMs}` });
+  if (o.idlePollMs !== undefined && !(o.idlePollMs > 0)) {
+    issues.push({ path: 'idlePollMs', message: `expected > 0, got ${o.idlePollMs}` });
+  }
+  if (!isHttpUrl(o.pushEndpoint)) {
+    issues.push({ path: 'pushEndpoint', message: `expected an http(s) URL, got ${JSON.stringify(o.pushEndpoint)}` });
+  }
+  if (o.subscription === '') issues.push({ path: 'subscription', message: 'expected a subscription name' });
+  if (issues.length > 0) {
+    throw new ValidationError(
+      `invalid local bus options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** Handles are the decimal row ids list() hands out; anything else names no dead letter. */
+function parseHandles(handles: readonly string[]): number[] {
+  return handles.filter((h) => /^\d{1,15}$/.test(h)).map(Number);
+}
+
+function failAll(messages: readonly OutboundMessage[], error: Error): PublishOutcome[] {
+  return messages.map((m) => ({ id: m.id, ok: false, error }));
+}
+
+function closedError(): AppError {
+  return new AppError('BUS.CLOSED', 'the local bus is closed');
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('aborted');
+}
