@@ -1,1 +1,3 @@
-export {};
+export * from './cli';
+export * from './io';
+export * from './local-pipeline';

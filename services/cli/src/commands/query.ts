@@ -1,0 +1,52 @@
+import { access } from 'node:fs/promises';
+import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
+import { errorMessage } from '@changefeed/shared/errors';
+import { findControl, queryRunning } from '../control-server';
+import { dataDirLayout } from '../data-dir';
+import { Exit, type CliIo, type ExitCode } from '../io';
+import { renderRows } from '../render-rows';
+
+export interface QueryFlags {
+  readonly sql: string;
+  readonly dataDir: string;
+  readonly json: boolean;
+}
+
+/**
+ * `changefeed query "<sql>"`: asks the running changefeed when there is one (DuckDB lets a single
+ * process hold the file), otherwise opens the warehouse read-only.
+ */
+export async function queryCommand(flags: QueryFlags, io: CliIo): Promise<ExitCode> {
+  if (flags.sql.trim() === '') {
+    io.stderr.write('changefeed query: expected SQL, e.g. changefeed query "select * from carts_current limit 5"\n');
+    return Exit.usage;
+  }
+  const layout = dataDirLayout(io.cwd, flags.dataDir);
+  let rows: readonly Record<string, unknown>[];
+  try {
+    const running = await findControl(layout.dir);
+    if (running !== undefined) {
+      rows = await queryRunning(running, flags.sql);
+    } else {
+      try {
+        await access(layout.warehouseFile);
+      } catch {
+        io.stderr.write(
+          `changefeed query: no warehouse at ${layout.warehouseFile}; run "npm start" or "changefeed run" first, or pass --data-dir\n`,
+        );
+        return Exit.failed;
+      }
+      const warehouse = await DuckDbWarehouse.open(layout.warehouseFile, { readOnly: true });
+      try {
+        rows = await warehouse.query(flags.sql);
+      } finally {
+        await warehouse.close();
+      }
+    }
+  } catch (e: unknown) {
+    io.stderr.write(`changefeed query: ${errorMessage(e)}\n`);
+    return Exit.failed;
+  }
+  io.stdout.write(renderRows(rows, flags.json));
+  return Exit.ok;
+}

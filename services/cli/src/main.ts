@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { errorMessage } from '@changefeed/shared/errors';
+import { systemClock } from '@changefeed/shared/ports';
+import { runCli } from './cli';
+import { FAILPOINTS, parseFailpoints } from './failpoints';
+
+/**
+ * The `changefeed` process: reads the environment, turns SIGTERM/SIGINT into an abort (a second
+ * one exits at once), runs the command and exits with its code.
+ */
+async function main(): Promise<void> {
+  let afterPublish: (() => void) | undefined;
+  try {
+    const failpoints = parseFailpoints(process.env['CHANGEFEED_FAILPOINT']);
+    const action = failpoints.get(FAILPOINTS.pollerAfterPublish);
+    if (action === 'kill') afterPublish = () => process.kill(process.pid, 'SIGKILL');
+    if (action === 'throw') {
+      afterPublish = () => {
+        throw new Error(`failpoint ${FAILPOINTS.pollerAfterPublish}`);
+      };
+    }
+  } catch (e: unknown) {
+    process.stderr.write(`changefeed: ${errorMessage(e)}\n`);
+    process.exit(2);
+  }
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`changefeed: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    stop.abort(new Error(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    signal: stop.signal,
+    clock: systemClock,
+    exampleConfig: path.resolve(__dirname, '..', '..', '..', 'examples', 'changefeed.local.yaml'),
+    afterPublish,
+  });
+  // Exit explicitly once stdout is flushed: a stray keep-alive socket must not keep a finished
+  // `run --once` alive.
+  process.stdout.write('', () => process.exit(code));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`changefeed: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

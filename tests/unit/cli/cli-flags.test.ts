@@ -1,0 +1,118 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { systemClock } from '@changefeed/shared/ports';
+import { runCli } from '@changefeed/cli';
+import { capture } from '../../e2e/e2e-support';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'changefeed-cli-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const out = capture();
+  const err = capture();
+  const code = await runCli(args, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env,
+    cwd: dir,
+    signal: new AbortController().signal,
+    clock: systemClock,
+    exampleConfig: path.join(dir, 'missing.yaml'),
+  });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+describe('changefeed command line', () => {
+  it('a bad number in a flag names the flag and exits 2', async () => {
+    const r = await cli(['demo-api', '--port', 'eighty']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--port must be a whole number, got "eighty"');
+  });
+
+  it('an out-of-range port exits 2', async () => {
+    const r = await cli(['start', '--demo-port', '70000']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--demo-port must be between 0 and 65535');
+  });
+
+  it('an unknown command or option exits 2 with a hint', async () => {
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    const r = await cli(['run', '--config', 'x.yaml', '--fast']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--fast'");
+  });
+
+  it('run without --config says so and exits 2', async () => {
+    const r = await cli(['run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("required option '--config <file>' not specified");
+  });
+
+  it('--help exits 0', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('run [options]');
+  });
+
+  it('run with an invalid config prints every problem with its line and exits 2', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    await writeFile(file, 'sources:\n  - name: Carts\n    mode: stream\n');
+    const r = await cli(['run', '--config', file, '--once']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:2:`);
+    expect(r.stderr).toContain('sources[0].name');
+    expect(r.stderr).toContain('sources[0].request');
+  });
+
+  it('run with a missing config file exits 1 naming the file', async () => {
+    const r = await cli(['run', '--config', path.join(dir, 'nope.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot read config file');
+    expect(r.stderr).toContain('nope.yaml');
+  });
+
+  it('run on a gcp config explains that the local runner drives the local backend', async () => {
+    const file = path.join(dir, 'gcp.yaml');
+    await writeFile(
+      file,
+      'backend: gcp\nsources:\n  - { name: a, mode: stream, request: { url: "http://127.0.0.1:1/a" }, idField: id, table: a }\n',
+    );
+    const r = await cli(['run', '--config', file, '--once', '--data-dir', path.join(dir, 'd')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('backend: gcp');
+  });
+
+  it('run fails at start-up, naming the variable, when a credential variable is unset', async () => {
+    const file = path.join(dir, 'auth.yaml');
+    await writeFile(
+      file,
+      'sources:\n  - name: a\n    mode: stream\n    request: { url: "http://127.0.0.1:1/a" }\n    auth: { type: bearer, tokenEnv: A_TOKEN }\n    idField: id\n    table: a\n',
+    );
+    const r = await cli(['run', '--config', file, '--once', '--data-dir', path.join(dir, 'd')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('A_TOKEN');
+  });
+
+  it('query with no warehouse says where it looked', async () => {
+    const r = await cli(['query', 'select 1', '--data-dir', path.join(dir, 'empty')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(path.join(dir, 'empty', 'warehouse.duckdb'));
+  });
+
+  it('config check of a good file exits 0 with a summary', async () => {
+    const file = path.join(dir, 'ok.yaml');
+    await writeFile(
+      file,
+      'sources:\n  - { name: a, mode: stream, request: { url: "http://127.0.0.1:1/a" }, idField: id, table: a }\n',
+    );
+    const r = await cli(['config', 'check', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('stream sources: a');
+  });
+});
