@@ -27,8 +27,13 @@ export const DEFAULTS = {
   groupCommitMaxRows: 500,
   /** ...or after this long since the first row of the group arrived. */
   groupCommitMaxDelayMs: 10,
-  /** Push bodies above this are rejected (Pub/Sub messages are at most 10 MB). */
-  maxPushBodyBytes: 12 * 1024 * 1024,
+  /**
+   * Push bodies above this are rejected. A Pub/Sub message is at most 10 MB, which base64 in the
+   * push envelope turns into about 13.4 MB, plus attributes: 16 MiB leaves room for all of it.
+   */
+  maxPushBodyBytes: 16 * 1024 * 1024,
+  /** How much of a rejected push body `_rejected.payload` keeps. */
+  rejectedPayloadMaxBytes: 64 * 1024,
 
   /** Local bus: Pub/Sub's own defaults for dead-lettering and retry backoff. */
   busMaxDeliveryAttempts: 5,

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '@changefeed/shared/config';
 import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
 import { parseChangeMessage, parsePushEnvelope } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
@@ -9,7 +10,7 @@ import { toChangeRow } from './row-mapping';
  * How much of a poison body `_rejected` keeps. Enough to see what was sent and replay a typical
  * message by hand, while a 10 MB garbage body cannot bloat the rejects table.
  */
-export const REJECTED_PAYLOAD_MAX_BYTES = 64 * 1024;
+export const REJECTED_PAYLOAD_MAX_BYTES = DEFAULTS.rejectedPayloadMaxBytes;
 
 /** A push request as the HTTP layer read it. */
 export interface PushRequest {
