@@ -1,2 +1,3 @@
 export * from './duckdb-warehouse';
+export * from './sqlite-snapshot-store';
 export * from './sqlite-local-bus';

@@ -1,0 +1,287 @@
+import Database from 'better-sqlite3';
+import { AppError } from '../../errors';
+import {
+  systemClock,
+  type Clock,
+  type Lease,
+  type SnapshotEntry,
+  type SnapshotState,
+  type SnapshotStore,
+  type SnapshotUpdate,
+} from '../../ports';
+
+export interface SqliteSnapshotStoreOptions {
+  /** Decides when leases expire; injected so tests can move time. */
+  readonly clock?: Clock;
+  /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Long enough to ride out another process's commit of a large snapshot, short enough that a
+ * stuck writer surfaces as a (retryable) error within one poll interval.
+ */
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** Bumped with every schema change; `open` refuses files from a newer version. */
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  source    TEXT    NOT NULL,
+  entity_id TEXT    NOT NULL,
+  hash      TEXT    NOT NULL,
+  version   INTEGER NOT NULL,
+  deleted   INTEGER NOT NULL,
+  PRIMARY KEY (source, entity_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (
+  source      TEXT    NOT NULL PRIMARY KEY,
+  initialized INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+  source     TEXT    NOT NULL PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+  source TEXT NOT NULL PRIMARY KEY,
+  cursor TEXT NOT NULL
+);
+`;
+
+type EntryRow = [entityId: string, hash: string, version: number, deleted: number];
+
+interface LeaseRow {
+  readonly holder: string;
+  readonly expires_at: number;
+}
+
+/**
+ * The poller's snapshot in a local SQLite file: one row per entity (tombstones included), the
+ * per-source "initialized" flag, the lease that lets one poller own a source, and the batch
+ * cursors. Entries are keyed (source, entity_id) in a WITHOUT ROWID table, so a source's
+ * entries sit together in the primary-key b-tree and `load` is one range scan.
+ * https://www.sqlite.org/withoutrowid.html
+ */
+export class SqliteSnapshotStore implements SnapshotStore {
+  private readonly statements: ReturnType<typeof prepareStatements>;
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly file: string,
+    private readonly clock: Clock,
+  ) {
+    this.statements = prepareStatements(db);
+  }
+
+  /** Opens or creates the store; the file's directory must exist. `':memory:'` gives a private store. */
+  static open(file: string, options: SqliteSnapshotStoreOptions = {}): SqliteSnapshotStore {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file);
+      // WAL lets readers (e.g. `changefeed` tools) read while the poller writes.
+      db.pragma('journal_mode = WAL');
+      // In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut (not a process
+      // crash) may lose the last commits. That costs no events: the poller re-detects the same
+      // changes, re-emits the same event ids, and the warehouse drops the duplicates.
+      // https://www.sqlite.org/pragma.html#pragma_synchronous
+      db.pragma('synchronous = NORMAL');
+      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
+      migrate(db, file);
+      return new SqliteSnapshotStore(db, file, options.clock ?? systemClock);
+    } catch (e: unknown) {
+      db?.close();
+      if (e instanceof AppError) throw e;
+      throw snapshotError('SNAPSHOT.OPEN_FAILED', `opening "${file}"`, e);
+    }
+  }
+
+  load(source: string): Promise<SnapshotState> {
+    return this.run(`loading "${source}"`, () => this.statements.load.deferred(source));
+  }
+
+  /**
+   * Checks the lease and writes in one IMMEDIATE transaction: the write lock is taken before the
+   * check, so no other poller can take the lease between the check and the writes.
+   */
+  commit(lease: Lease, updates: readonly SnapshotUpdate[]): Promise<void> {
+    return this.run(`committing ${updates.length} entries of "${lease.source}"`, () =>
+      this.statements.commit.immediate(lease, updates, this.clock.now().getTime()),
+    );
+  }
+
+  acquireLease(source: string, holder: string, ttlMs: number): Promise<Lease | null> {
+    return this.run(`acquiring the lease of "${source}"`, () => {
+      const nowMs = this.clock.now().getTime();
+      const expiresAtMs = nowMs + positiveTtl(ttlMs);
+      const { changes } = this.statements.acquire.run(source, holder, expiresAtMs, nowMs);
+      return changes === 1 ? { source, holder, expiresAt: new Date(expiresAtMs) } : null;
+    });
+  }
+
+  /** Succeeds while the lease row still names this holder, even past expiry if nobody took it. */
+  renewLease(lease: Lease, ttlMs: number): Promise<Lease | null> {
+    return this.run(`renewing the lease of "${lease.source}"`, () => {
+      const expiresAtMs = this.clock.now().getTime() + positiveTtl(ttlMs);
+      const { changes } = this.statements.renew.run(expiresAtMs, lease.source, lease.holder);
+      return changes === 1 ? { ...lease, expiresAt: new Date(expiresAtMs) } : null;
+    });
+  }
+
+  /** Frees the source for other holders; a lease that has meanwhile passed to another holder is left alone. */
+  releaseLease(lease: Lease): Promise<void> {
+    return this.run(`releasing the lease of "${lease.source}"`, () => {
+      this.statements.release.run(lease.source, lease.holder);
+    });
+  }
+
+  getCursor(source: string): Promise<string | undefined> {
+    return this.run(`reading the cursor of "${source}"`, () => this.statements.getCursor.get(source));
+  }
+
+  setCursor(source: string, cursor: string): Promise<void> {
+    return this.run(`storing the cursor of "${source}"`, () => {
+      this.statements.setCursor.run(source, cursor);
+    });
+  }
+
+  /** Idempotent. */
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+
+  /** better-sqlite3 is synchronous; this gives the port's promise shape and maps the errors. */
+  private run<T>(what: string, work: () => T): Promise<T> {
+    if (!this.db.open) {
+      return Promise.reject(
+        new AppError('SNAPSHOT.CLOSED', `Snapshot store: ${what}: "${this.file}" is closed`, { retryable: false }),
+      );
+    }
+    try {
+      return Promise.resolve(work());
+    } catch (e: unknown) {
+      return Promise.reject(snapshotError('SNAPSHOT.WRITE_FAILED', what, e));
+    }
+  }
+}
+
+function migrate(db: Database.Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new AppError(
+      'SNAPSHOT.SCHEMA_TOO_NEW',
+      `The snapshot store "${file}" has schema version ${version}; this changefeed knows up to ${SCHEMA_VERSION}. Upgrade changefeed.`,
+      { retryable: false },
+    );
+  }
+  db.transaction(() => {
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function prepareStatements(db: Database.Database) {
+  const entries = db
+    .prepare<[string], EntryRow>('SELECT entity_id, hash, version, deleted FROM entries WHERE source = ?')
+    .raw();
+  const initialized = db.prepare<[string], number>('SELECT initialized FROM sources WHERE source = ?').pluck();
+  const leaseOf = db.prepare<[string], LeaseRow>('SELECT holder, expires_at FROM leases WHERE source = ?');
+  const upsertEntry = db.prepare<[string, string, string, number, number]>(
+    `INSERT INTO entries (source, entity_id, hash, version, deleted) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (source, entity_id) DO UPDATE SET hash = excluded.hash, version = excluded.version, deleted = excluded.deleted`,
+  );
+  const markInitialized = db.prepare<[string]>(
+    'INSERT INTO sources (source, initialized) VALUES (?, 1) ON CONFLICT (source) DO UPDATE SET initialized = 1',
+  );
+  return {
+    // One read transaction, so the flag and the entries come from the same commit.
+    load: db.transaction((source: string): SnapshotState => {
+      const map = new Map<string, SnapshotEntry>();
+      // Raw arrays: no per-row object with named keys, which matters at 100k+ entries.
+      for (const [entityId, hash, version, deleted] of entries.iterate(source)) {
+        map.set(entityId, { hash, version, deleted: deleted !== 0 });
+      }
+      return { initialized: initialized.get(source) === 1, entries: map };
+    }),
+    commit: db.transaction((lease: Lease, updates: readonly SnapshotUpdate[], nowMs: number): void => {
+      const current = leaseOf.get(lease.source);
+      if (current === undefined || current.holder !== lease.holder || current.expires_at <= nowMs) {
+        throw leaseLost(lease, current, nowMs);
+      }
+      for (const u of updates) upsertEntry.run(lease.source, u.entityId, u.hash, u.version, u.deleted ? 1 : 0);
+      markInitialized.run(lease.source);
+    }),
+    // One statement decides and writes: the lease is taken when free, expired or already ours.
+    acquire: db.prepare<[string, string, number, number]>(
+      `INSERT INTO leases (source, holder, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (source) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
+    ),
+    renew: db.prepare<[number, string, string]>('UPDATE leases SET expires_at = ? WHERE source = ? AND holder = ?'),
+    release: db.prepare<[string, string]>('DELETE FROM leases WHERE source = ? AND holder = ?'),
+    getCursor: db.prepare<[string], string>('SELECT cursor FROM cursors WHERE source = ?').pluck(),
+    setCursor: db.prepare<[string, string]>(
+      'INSERT INTO cursors (source, cursor) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor',
+    ),
+  };
+}
+
+function leaseLost(lease: Lease, current: LeaseRow | undefined, nowMs: number): AppError {
+  const why =
+    current === undefined
+      ? 'it was released'
+      : current.holder !== lease.holder
+        ? `"${current.holder}" holds it now`
+        : `it expired at ${new Date(current.expires_at).toISOString()}`;
+  return new AppError(
+    'SNAPSHOT.LEASE_LOST',
+    `The lease of "${lease.source}" held by "${lease.holder}" is lost (${why}); nothing was committed`,
+    { retryable: false, details: { source: lease.source, holder: lease.holder, now: new Date(nowMs).toISOString() } },
+  );
+}
+
+function positiveTtl(ttlMs: number): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new AppError('SNAPSHOT.INVALID_TTL', `A lease TTL must be a positive number of milliseconds, got ${ttlMs}`, {
+      retryable: false,
+    });
+  }
+  return Math.ceil(ttlMs);
+}
+
+/**
+ * SQLite result codes that may clear on their own: another writer holding the lock, a full or
+ * failing disk, memory pressure. Everything else (constraint, corrupt file, values that do not
+ * bind) fails the same way on every retry.
+ * https://www.sqlite.org/rescode.html
+ */
+const TRANSIENT_SQLITE_CODES = [
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+  'SQLITE_NOMEM',
+  'SQLITE_INTERRUPT',
+  'SQLITE_PROTOCOL',
+  'SQLITE_CANTOPEN',
+];
+
+function snapshotError(code: string, what: string, e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  const sqliteCode = e instanceof Database.SqliteError ? e.code : undefined;
+  // Extended codes such as SQLITE_BUSY_SNAPSHOT or SQLITE_IOERR_WRITE share their primary's fate.
+  const retryable = sqliteCode !== undefined && TRANSIENT_SQLITE_CODES.some((c) => sqliteCode.startsWith(c));
+  return new AppError(code, `Snapshot store: ${what} failed: ${messageOf(e)}`, {
+    retryable,
+    cause: e,
+    details: { sqliteCode: sqliteCode ?? null },
+  });
+}
+
+/** Like `errorMessage`, but also for errors from another realm (jest's VM context), which fail `instanceof Error`. */
+function messageOf(e: unknown): string {
+  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
+  return String(e);
+}
