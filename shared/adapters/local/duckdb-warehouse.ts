@@ -141,24 +141,21 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
         }),
       );
     }
-    this.assertWritable(what);
-    return withNdjsonFile(records, (file) =>
-      this.write(what, async () => {
-        const startedMs = Date.now();
-        await this.transaction((c) =>
-          c.run(`CREATE OR REPLACE TABLE ${ident(table)} AS SELECT ${withLoadedAt(file)} FROM ${READ_JSON}`, [
-            file.path,
-            file.maxObjectBytes,
-          ]),
-        );
-        this.logger.debug('reference table replaced', {
-          table,
-          rows: records.length,
-          durationMs: Date.now() - startedMs,
-        });
-        return records.length;
-      }),
-    );
+    return this.load(what, records, async (file) => {
+      const startedMs = Date.now();
+      await this.transaction((c) =>
+        c.run(`CREATE OR REPLACE TABLE ${ident(table)} AS SELECT ${withLoadedAt(file)} FROM ${READ_JSON}`, [
+          file.path,
+          file.maxObjectBytes,
+        ]),
+      );
+      this.logger.debug('reference table replaced', {
+        table,
+        rows: records.length,
+        durationMs: Date.now() - startedMs,
+      });
+      return records.length;
+    });
   }
 
   /**
@@ -172,32 +169,27 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
     const what = `merging ${records.length} records into "${table}" by ${keyField}`;
     const keyPath = parseKeyPath(keyField);
     if (records.length === 0) return this.write(what, () => Promise.resolve(0));
-    this.assertWritable(what);
     const unique = lastPerKey(records, keyPath);
-    return withNdjsonFile(unique, (file) =>
-      this.write(what, async () => {
-        const startedMs = Date.now();
-        await this.transaction(async (c) => {
-          const params = [file.path, file.maxObjectBytes];
-          if (!(await this.tableExists(table))) {
-            await c.run(`CREATE TABLE ${ident(table)} AS SELECT ${withLoadedAt(file)} FROM ${READ_JSON}`, params);
-            return;
-          }
-          const stage = ident(MERGE_STAGE_TABLE);
-          const ownLoadedAt = file.hasLoadedAt ? ` EXCLUDE (${ident(LOADED_AT_COLUMN)})` : '';
-          await c.run(`CREATE OR REPLACE TEMP TABLE ${stage} AS SELECT *${ownLoadedAt} FROM ${READ_JSON}`, params);
-          await this.alignColumns(c, table, MERGE_STAGE_TABLE);
-          const key = (alias: string): string => [alias, ...keyPath.map(ident)].join('.');
-          await c.run(`DELETE FROM ${ident(table)} AS t WHERE ${key('t')} IN (SELECT ${key('s')} FROM ${stage} AS s)`);
-          await c.run(
-            `INSERT INTO ${ident(table)} BY NAME SELECT *, now() AS ${ident(LOADED_AT_COLUMN)} FROM ${stage}`,
-          );
-          await c.run(`DROP TABLE ${stage}`);
-        });
-        this.logger.debug('reference table merged', { table, rows: unique.length, durationMs: Date.now() - startedMs });
-        return unique.length;
-      }),
-    );
+    return this.load(what, unique, async (file) => {
+      const startedMs = Date.now();
+      await this.transaction(async (c) => {
+        const params = [file.path, file.maxObjectBytes];
+        if (!(await this.tableExists(table))) {
+          await c.run(`CREATE TABLE ${ident(table)} AS SELECT ${withLoadedAt(file)} FROM ${READ_JSON}`, params);
+          return;
+        }
+        const stage = ident(MERGE_STAGE_TABLE);
+        const ownLoadedAt = file.hasLoadedAt ? ` EXCLUDE (${ident(LOADED_AT_COLUMN)})` : '';
+        await c.run(`CREATE OR REPLACE TEMP TABLE ${stage} AS SELECT *${ownLoadedAt} FROM ${READ_JSON}`, params);
+        await this.alignColumns(c, table, MERGE_STAGE_TABLE);
+        const key = (alias: string): string => [alias, ...keyPath.map(ident)].join('.');
+        await c.run(`DELETE FROM ${ident(table)} AS t WHERE ${key('t')} IN (SELECT ${key('s')} FROM ${stage} AS s)`);
+        await c.run(`INSERT INTO ${ident(table)} BY NAME SELECT *, now() AS ${ident(LOADED_AT_COLUMN)} FROM ${stage}`);
+        await c.run(`DROP TABLE ${stage}`);
+      });
+      this.logger.debug('reference table merged', { table, rows: unique.length, durationMs: Date.now() - startedMs });
+      return unique.length;
+    });
   }
 
   /**
@@ -258,6 +250,25 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
     return result;
   }
 
+  /**
+   * Runs a reference load: the NDJSON file is written at once, next to operations already
+   * queued, but the load takes its place in the queue now, so loads apply in call order.
+   */
+  private load<T>(what: string, records: readonly JsonRecord[], work: (file: NdjsonFile) => Promise<T>): Promise<T> {
+    // Refused before a temp file is written for nothing.
+    if (this.readOnly) return Promise.reject(this.readOnlyError(what));
+    const prepared = writeNdjsonFile(records);
+    return this.write(what, async () => work(await prepared)).finally(() =>
+      prepared.then(
+        (file) =>
+          rm(file.dir, { recursive: true, force: true }).catch((e: unknown) => {
+            this.logger.warn('temp load file not removed', { dir: file.dir, error: messageOf(e) });
+          }),
+        () => undefined,
+      ),
+    );
+  }
+
   private write<T>(what: string, work: () => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
       this.assertWritable(what);
@@ -270,11 +281,13 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
   }
 
   private assertWritable(what: string): void {
-    if (this.readOnly) {
-      throw new AppError('WAREHOUSE.READ_ONLY', `${what}: the warehouse "${this.file}" is open read-only`, {
-        retryable: false,
-      });
-    }
+    if (this.readOnly) throw this.readOnlyError(what);
+  }
+
+  private readOnlyError(what: string): AppError {
+    return new AppError('WAREHOUSE.READ_ONLY', `${what}: the warehouse "${this.file}" is open read-only`, {
+      retryable: false,
+    });
   }
 
   /**
@@ -558,6 +571,8 @@ async function describeColumns(
 }
 
 interface NdjsonFile {
+  /** The private temp directory holding the file; removed after the load. */
+  readonly dir: string;
   readonly path: string;
   /** Passed to read_json, which otherwise refuses records above 16 MiB. */
   readonly maxObjectBytes: number;
@@ -578,8 +593,8 @@ function withLoadedAt(file: NdjsonFile): string {
   return file.hasLoadedAt ? `* REPLACE (now() AS ${loadedAt})` : `*, now() AS ${loadedAt}`;
 }
 
-/** Writes `records` as NDJSON to a private temp file for read_json, and removes it afterwards. */
-async function withNdjsonFile<T>(records: readonly JsonRecord[], use: (file: NdjsonFile) => Promise<T>): Promise<T> {
+/** Writes `records` as NDJSON to a private temp directory for read_json; removes it on failure. */
+async function writeNdjsonFile(records: readonly JsonRecord[]): Promise<NdjsonFile> {
   const dir = await mkdtemp(path.join(tmpdir(), 'changefeed-load-'));
   try {
     const filePath = path.join(dir, 'records.ndjson');
@@ -605,13 +620,10 @@ async function withNdjsonFile<T>(records: readonly JsonRecord[], use: (file: Ndj
     } finally {
       await handle.close();
     }
-    return await use({
-      path: filePath,
-      maxObjectBytes: Math.max(DEFAULT_MAX_JSON_OBJECT_BYTES, longest + 1),
-      hasLoadedAt,
-    });
-  } finally {
+    return { dir, path: filePath, maxObjectBytes: Math.max(DEFAULT_MAX_JSON_OBJECT_BYTES, longest + 1), hasLoadedAt };
+  } catch (e: unknown) {
     await rm(dir, { recursive: true, force: true });
+    throw e;
   }
 }
 

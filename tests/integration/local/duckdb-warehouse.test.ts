@@ -206,6 +206,14 @@ describe('DuckDbWarehouse', () => {
       expect([[{ n: 2 }], [{ n: 3 }]]).toContainEqual(await during);
     });
 
+    it('loads apply in call order, even when an earlier one has more to write first', async () => {
+      const big = Array.from({ length: 50_000 }, (_, i) => ({ id: i, name: `p${i}` }));
+      const first = warehouse.replaceTable('products', big);
+      const second = warehouse.replaceTable('products', [{ id: -1, name: 'last call' }]);
+      await Promise.all([first, second]);
+      expect(await warehouse.query('SELECT id, name FROM products')).toEqual([{ id: -1, name: 'last call' }]);
+    });
+
     it('an empty replace empties an existing table and keeps its columns', async () => {
       await warehouse.replaceTable('products', [{ id: 1, name: 'pen' }]);
       expect(await warehouse.replaceTable('products', [])).toBe(0);
