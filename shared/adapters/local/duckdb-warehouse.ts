@@ -75,28 +75,26 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
         { retryable: false, details: { file } },
       );
     }
-    let instance: DuckDBInstance;
-    try {
-      instance = await DuckDBInstance.create(file, readOnly ? { access_mode: 'READ_ONLY' } : {});
-    } catch (e: unknown) {
-      throw openError(file, e);
-    }
+    // Claimed before the first await, so two concurrent opens cannot both pass the check.
+    if (openKey !== undefined) openFiles.add(openKey);
+    let instance: DuckDBInstance | undefined;
     let connection: DuckDBConnection;
     try {
+      instance = await DuckDBInstance.create(file, readOnly ? { access_mode: 'READ_ONLY' } : {});
       connection = await instance.connect();
     } catch (e: unknown) {
-      instance.closeSync();
+      instance?.closeSync();
+      if (openKey !== undefined) openFiles.delete(openKey);
       throw openError(file, e);
     }
-    if (openKey !== undefined) openFiles.add(openKey);
     logger.debug('warehouse open', { file, readOnly });
     return new DuckDbWarehouse(file, openKey, instance, connection, readOnly, logger);
   }
 
   /**
-   * Appends all `rows` in one transaction: every row is written or none is. Rows are checked
-   * before anything is written; a row that can never be stored (e.g. `data` that is not JSON)
-   * rejects the whole call with `WAREHOUSE.INVALID_ROW` (not retryable).
+   * Appends all `rows` in one transaction: every row is written or none is. A row that can never
+   * be stored (e.g. `data` that is not JSON, a fractional version) rejects the whole call with
+   * `WAREHOUSE.INVALID_ROW` (not retryable), whose message names the row and the column.
    */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void> {
     const changes = `${table}_changes`;

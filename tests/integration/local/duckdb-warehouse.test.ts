@@ -417,6 +417,15 @@ describe('DuckDbWarehouse', () => {
       expect(error.message).toContain(file);
     });
 
+    it('of two concurrent opens of one file in this process, exactly one succeeds', async () => {
+      const other = newFile();
+      const results = await Promise.allSettled([DuckDbWarehouse.open(other), DuckDbWarehouse.open(other)]);
+      const opened = results.filter((r) => r.status === 'fulfilled');
+      expect(opened).toHaveLength(1);
+      expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'WAREHOUSE.LOCKED' } });
+      await Promise.all(opened.map((r) => r.value.close()));
+    });
+
     it('opening a file another process holds names the file and the likely owner', async () => {
       await warehouse.close();
       const holder = await holdInAnotherProcess(file);
