@@ -227,6 +227,8 @@ export async function runPollCycle(
 
   const fields = { runId, records, published, ...details };
   if (error === null) logger.info('poll cycle succeeded', fields);
+  // A shutdown that cuts a cycle short is expected: what was not committed is redone next time.
+  else if (options.signal?.aborted === true) logger.warn('poll cycle interrupted by shutdown', { ...fields, error });
   else logger.error('poll cycle failed', { ...fields, error });
 
   return {
