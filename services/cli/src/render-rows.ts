@@ -5,7 +5,8 @@ export function renderRows(rows: readonly Record<string, unknown>[], json: boole
   if (json) return rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length > 0 ? '\n' : '');
   if (rows.length === 0) return '(no rows)\n';
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const table = new Table({ head: columns, wordWrap: true });
+  // No colours: the output is as often piped into a file or another tool as read on a terminal.
+  const table = new Table({ head: columns, wordWrap: true, style: { head: [], border: [] } });
   for (const row of rows) table.push(columns.map((c) => cell(row[c])));
   return `${table.toString()}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
 }

@@ -89,7 +89,7 @@ async function runWithLogger(
     }
     ctx.stdout.write(
       `changefeed running: loader ${pipeline.loaderUrl}, warehouse ${layout.warehouseFile}\n` +
-        `query it with: npx changefeed query "select * from <table>_current limit 10"${layout.dir.endsWith('.changefeed') ? '' : ` --data-dir ${layout.dir}`}\n` +
+        `query it with: npx changefeed query "select * from ${exampleTable(config)} limit 10"${layout.dir.endsWith('.changefeed') ? '' : ` --data-dir ${layout.dir}`}\n` +
         'Ctrl-C stops (in-flight work is finished first).\n',
     );
     pipeline.startLoops();
@@ -150,4 +150,10 @@ export function formatSummary(summary: OnceSummary, layout: DataDirLayout): stri
   lines.push(`warehouse: ${layout.warehouseFile}`);
   lines.push(summary.failed ? 'FAILED' : 'ok');
   return `${lines.join('\n')}\n`;
+}
+
+/** A table the user can query right away: the first stream source's current view. */
+function exampleTable(config: Config): string {
+  const stream = config.sources.find((s) => s.mode === 'stream');
+  return stream === undefined ? (config.sources[0]?.table ?? '_runs') : `${stream.table}_current`;
 }
