@@ -9,6 +9,9 @@ module.exports = {
     '^@changefeed/shared/(.*)$': '<rootDir>/shared/$1/index.ts',
     '^@changefeed/(poller|loader|batch|cli)$': '<rootDir>/services/$1/src/index.ts',
   },
+  // Real emulators (Pub/Sub, Firestore, BigQuery) for the GCP adapter tests; see tests/global-setup.ts.
+  globalSetup: '<rootDir>/tests/global-setup.ts',
+  globalTeardown: '<rootDir>/tests/global-teardown.ts',
   testTimeout: 30_000,
   // e2e tests start processes and servers; two cores do not like more workers than that.
   maxWorkers: 2,

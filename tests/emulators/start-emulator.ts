@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+
+/** An emulator process listening on loopback. */
+export interface RunningEmulator {
+  readonly name: string;
+  /** `127.0.0.1:<port>`, the form the `*_EMULATOR_HOST` variables take. */
+  readonly hostPort: string;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorSpec {
+  readonly name: string;
+  readonly command: string;
+  readonly args: (port: number) => string[];
+  /** What to tell a user whose machine lacks it. */
+  readonly installHint: string;
+  readonly startTimeoutMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A port nobody listens on right now (the emulator binds it a moment later). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts an emulator in its own process group (the gcloud launchers are shell scripts that start
+ * java, and killing only the script would leave java running) and waits until its port accepts
+ * connections.
+ */
+export async function startEmulator(spec: EmulatorSpec): Promise<RunningEmulator> {
+  if (!existsSync(spec.command)) {
+    throw new Error(`${spec.name} emulator not found at ${spec.command}. ${spec.installHint}`);
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn(spec.command, spec.args(port), {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...spec.env },
+  });
+  let output = '';
+  const keep = (d: Buffer): void => {
+    output = (output + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const stop = async (): Promise<void> => {
+    if (exited || child.pid === undefined) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 5000);
+    await done;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + (spec.startTimeoutMs ?? 60_000);
+  while (!(await accepts(port))) {
+    if (exited) throw new Error(`${spec.name} emulator exited before listening:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `${spec.name} emulator did not listen on port ${port} within ${spec.startTimeoutMs ?? 60_000} ms:\n${output}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { name: spec.name, hostPort: `127.0.0.1:${port}`, stop };
+}
