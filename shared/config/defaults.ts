@@ -48,6 +48,12 @@ export const DEFAULTS = {
 
   dataDir: '.changefeed',
 
+  /** GCP resource names, matching terraform/'s defaults. */
+  pubsubTopic: 'changefeed-events',
+  pubsubDeadLetterSubscription: 'changefeed-dead-letters-pull',
+  firestoreCollection: 'changefeed',
+  bigqueryDataset: 'changefeed',
+
   /** The demo source API (`changefeed demo-api`, `npm start`): where it listens, how many carts, how lively. */
   demoApiPort: 8787,
   demoCarts: 200,

@@ -116,8 +116,23 @@ export const sourceSchema = z
   });
 export type SourceConfig = z.output<typeof sourceSchema>;
 
+/**
+ * Verification of the OIDC token Pub/Sub attaches to push requests.
+ * https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions
+ */
+export const pushAuthSchema = z.strictObject({
+  /** The audience the push subscription was configured with (usually the loader's URL). */
+  audience: z.string().min(1),
+  /** The service account the push subscription signs as; tokens for any other are refused. */
+  serviceAccountEmail: z.email({ error: 'expected a service account email' }),
+  issuers: z.array(z.string().min(1)).min(1).default(['accounts.google.com', 'https://accounts.google.com']),
+});
+export type PushAuthConfig = z.output<typeof pushAuthSchema>;
+
 export const loaderSchema = z
   .strictObject({
+    /** Absent: no token is checked (local mode, or a loader reachable only from inside the project). */
+    auth: pushAuthSchema.optional(),
     port: z.number().int().min(0).max(65535).default(DEFAULTS.loaderPort),
     host: z.string().default('127.0.0.1'),
     groupCommitMaxRows: z.number().int().positive().default(DEFAULTS.groupCommitMaxRows),
@@ -144,9 +159,52 @@ export const busSchema = z
   })
   .prefault({});
 
+/** Where the GCP adapters find their resources; used when `backend: gcp`. */
+export const gcpSchema = z
+  .strictObject({
+    /** Absent: taken from the environment (GOOGLE_CLOUD_PROJECT) by the service's main. */
+    projectId: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'expected a GCP project id')
+      .optional(),
+    pubsub: z
+      .strictObject({
+        topic: z.string().min(3).default(DEFAULTS.pubsubTopic),
+        /** The pull subscription on the dead-letter topic that `changefeed dlq` reads. */
+        deadLetterSubscription: z.string().min(3).default(DEFAULTS.pubsubDeadLetterSubscription),
+      })
+      .prefault({}),
+    firestore: z
+      .strictObject({
+        databaseId: z.string().min(1).default('(default)'),
+        /** Root collection of the snapshot index, leases and cursors. */
+        collection: z.string().min(1).default(DEFAULTS.firestoreCollection),
+      })
+      .prefault({}),
+    bigquery: z
+      .strictObject({
+        dataset: z
+          .string()
+          .regex(/^[A-Za-z0-9_]{1,1024}$/, 'expected a BigQuery dataset id')
+          .default(DEFAULTS.bigqueryDataset),
+        location: z.string().min(1).default('US'),
+        /** Emulators and private endpoints only: the REST endpoint, e.g. http://127.0.0.1:9050. */
+        apiEndpoint: z.url().optional(),
+        /** Emulators only: the Storage Write gRPC endpoint as host:port, spoken without TLS. */
+        storageWriteEndpoint: z
+          .string()
+          .regex(/^[^:\s]+:\d+$/, 'expected host:port')
+          .optional(),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+export type GcpConfig = z.output<typeof gcpSchema>;
+
 export const configSchema = z
   .strictObject({
     backend: z.enum(['local', 'gcp']).default('local'),
+    gcp: gcpSchema,
     sources: z.array(sourceSchema).min(1, 'expected at least one source'),
     poller: pollerSchema,
     loader: loaderSchema,
