@@ -124,18 +124,13 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   }
 
   /**
-   * Starts delivering. Whatever a previous process left in flight is made ready again first: done
-   * here rather than in open() so that a process that only opens the file to handle dead letters
-   * never takes over deliveries another process has in flight.
+   * Starts delivering. Messages a previous process had in flight when it died are ready again (in
+   * flight is only known in memory), so they are delivered again: at-least-once, like Pub/Sub.
    */
   start(): void {
     if (this.closed) throw closedError();
     if (this.running) return;
     this.running = true;
-    const requeued = this.store.requeueInFlight(this.clock.now().getTime());
-    if (requeued > 0) {
-      this.logger.warn('redelivering messages that were in flight when the bus last stopped', { requeued });
-    }
     this.schedulePump();
   }
 
@@ -233,23 +228,22 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   /** Records outcomes, starts what is due up to the concurrency, then sleeps until there is more to do. */
   private pump(): void {
     if (this.closed) return;
-    this.recordSettled();
-    if (this.running) {
-      clearTimeout(this.wakeTimer);
-      this.wakeTimer = undefined;
-      const now = this.clock.now().getTime();
-      const free = this.options.concurrency - this.inFlight.size;
-      if (free > 0) {
-        for (const message of this.store.claimDue(now, free)) this.startDelivery(message);
-      }
-      // With every slot busy, the next settled delivery wakes the pump; otherwise nothing else is
-      // due yet, so sleep until the next retry (or the idle poll, which also picks up messages
-      // another process put in the file).
-      if (this.inFlight.size < this.options.concurrency) {
-        const nextReadyAt = this.store.nextReadyAt();
-        const delay = nextReadyAt === null ? this.idlePollMs : Math.min(this.idlePollMs, nextReadyAt - now);
-        this.wakeTimer = setTimeout(() => this.schedulePump(), Math.max(1, delay));
-      }
+    if (!this.running) {
+      this.recordSettled();
+      this.notifyIfIdle();
+      return;
+    }
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    const now = this.clock.now().getTime();
+    for (const message of this.recordSettled(now)) this.startDelivery(message);
+    // With every slot busy, the next settled delivery wakes the pump; otherwise nothing else is
+    // due yet, so sleep until the next retry (or the idle poll, which also picks up messages
+    // another process put in the file).
+    if (this.inFlight.size < this.options.concurrency) {
+      const nextReadyAt = this.store.nextReadyAfter(now);
+      const delay = nextReadyAt === null ? this.idlePollMs : Math.min(this.idlePollMs, nextReadyAt - now);
+      this.wakeTimer = setTimeout(() => this.schedulePump(), Math.max(1, delay));
     }
     this.notifyIfIdle();
   }
@@ -304,21 +298,31 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     return { kind: 'retry', message, error: result.error, failedAt, retryAt: failedAt + retryInMs };
   }
 
-  /** Writes every outcome gathered since the last call in one transaction. */
-  private recordSettled(): void {
-    if (this.settled.length === 0) return;
+  /**
+   * Writes every outcome gathered since the last call and, when `claimAt` is given, takes the
+   * messages due then for the slots that frees, in one transaction. Returns what was taken.
+   */
+  private recordSettled(claimAt?: number): ClaimedMessage[] {
     const batch = this.settled;
     this.settled = [];
+    const free = claimAt === undefined ? 0 : this.options.concurrency - (this.inFlight.size - batch.length);
+    let claimed: ClaimedMessage[] = [];
     try {
-      this.store.settle(batch, this.clock.now().getTime());
+      claimed = this.store.settleAndClaim(
+        batch,
+        claimAt ?? this.clock.now().getTime(),
+        free,
+        new Set(this.inFlight.keys()),
+      );
     } catch (e: unknown) {
-      // The rows stay marked in flight and are delivered again after a restart: at-least-once.
+      // The rows stay as they were, so they are delivered again: at-least-once.
       this.logger.error('local bus could not record delivery outcomes', {
         error: errorMessage(e),
         deliveries: batch.length,
       });
     }
     for (const s of batch) this.inFlight.delete(s.message.seq);
+    return claimed;
   }
 
   private isIdle(): boolean {
