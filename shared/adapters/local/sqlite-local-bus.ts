@@ -305,15 +305,12 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   private recordSettled(claimAt?: number): ClaimedMessage[] {
     const batch = this.settled;
     this.settled = [];
-    const free = claimAt === undefined ? 0 : this.options.concurrency - (this.inFlight.size - batch.length);
+    const stillInFlight = new Set(this.inFlight.keys());
+    for (const s of batch) stillInFlight.delete(s.message.seq);
+    const free = claimAt === undefined ? 0 : this.options.concurrency - stillInFlight.size;
     let claimed: ClaimedMessage[] = [];
     try {
-      claimed = this.store.settleAndClaim(
-        batch,
-        claimAt ?? this.clock.now().getTime(),
-        free,
-        new Set(this.inFlight.keys()),
-      );
+      claimed = this.store.settleAndClaim(batch, claimAt ?? this.clock.now().getTime(), free, stillInFlight);
     } catch (e: unknown) {
       // The rows stay as they were, so they are delivered again: at-least-once.
       this.logger.error('local bus could not record delivery outcomes', {

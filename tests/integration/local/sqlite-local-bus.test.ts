@@ -299,7 +299,8 @@ describe('SqliteLocalBus', () => {
   });
 
   it('counts a push with no answer within the ack deadline as a failed attempt', async () => {
-    const bus = openBus({ ackDeadlineMs: 50 });
+    // Generous enough that the second, prompt answer never misses it on a loaded machine.
+    const bus = openBus({ ackDeadlineMs: 250 });
     const never = new Gate();
     let calls = 0;
     endpoint.answer = async () => {
@@ -437,6 +438,28 @@ describe('SqliteLocalBus', () => {
     });
     expect(await bus.list(10)).toEqual([]);
     expect(bus.stats()).toMatchObject({ pending: 0, delivered: 1, deadLettered: 0 });
+  });
+
+  it('delivers dead letters that another process republishes into the running bus file', async () => {
+    const running = openBus({ maxDeliveryAttempts: 1 });
+    endpoint.answer = () => ({ status: 500 });
+    const [id] = okIds(await running.publish([message('m', 'carts/3')]));
+    running.start();
+    await running.waitUntilIdle();
+    endpoint.answer = () => ({ status: 204 });
+
+    // What `changefeed dlq replay` does while the pipeline runs: open the same file, never start it.
+    const replayer = openBus();
+    const [dead] = await replayer.list(10);
+    const moved = await replayer.republish([dead!.handle]);
+    await waitFor(() => running.stats().delivered === 1, 'the running bus to pick the message up');
+
+    expect(moved).toBe(1);
+    expect(endpoint.received.map((p) => [p.messageId, p.deliveryAttempt])).toEqual([
+      [id, 1],
+      [id, 1],
+    ]);
+    expect(running.stats()).toMatchObject({ pending: 0, inFlight: 0, deadLettered: 0 });
   });
 
   it('acknowledge removes dead letters and ignores unknown handles', async () => {
