@@ -2,3 +2,4 @@ export * from './defaults';
 export * from './duration';
 export * from './load';
 export * from './schema';
+export * from './service-env';
