@@ -1,1 +1,2 @@
 export * from './gcs-text-reader';
+export * from './pubsub-push-auth';
