@@ -1,0 +1,27 @@
+# Where state and data live.
+
+# Snapshot index buckets, source leases and incremental cursors (collection `changefeed`).
+resource "google_firestore_database" "changefeed" {
+  name                    = var.firestore_database_id
+  location_id             = coalesce(var.firestore_location, var.region)
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # `terraform destroy` forgets the database instead of deleting the snapshots.
+  deletion_policy = "ABANDON"
+
+  depends_on = [google_project_service.apis]
+}
+
+# The warehouse. Its tables are created by the services on first use, because their schemas
+# belong to the code and depend on the configured sources: `<table>_changes` (partitioned by day,
+# clustered by entity id) and the `<table>_current` view by the loader, batch tables by the batch
+# job, `_runs` by the poller and the batch job, `_rejected` by the loader.
+resource "google_bigquery_dataset" "changefeed" {
+  dataset_id  = local.dataset_id
+  location    = var.bigquery_location
+  description = "changefeed: change tables, current views, reference tables, run audit, rejects."
+  # Never drop tables with the dataset: destroy fails while tables exist.
+  delete_contents_on_destroy = false
+
+  depends_on = [google_project_service.apis]
+}
