@@ -7,13 +7,17 @@ export interface RunningEmulator {
   readonly name: string;
   /** `127.0.0.1:<port>`, the form the `*_EMULATOR_HOST` variables take. */
   readonly hostPort: string;
+  /** `127.0.0.1:<port>` for each of the spec's `extraPorts`, in order. */
+  readonly extraHostPorts: readonly string[];
   stop(): Promise<void>;
 }
 
 export interface EmulatorSpec {
   readonly name: string;
   readonly command: string;
-  readonly args: (port: number) => string[];
+  readonly args: (port: number, extraPorts: readonly number[]) => string[];
+  /** How many more ports the process listens on (e.g. gRPC beside REST); all must accept before it counts as started. */
+  readonly extraPorts?: number;
   /** What to tell a user whose machine lacks it. */
   readonly installHint: string;
   readonly startTimeoutMs?: number;
@@ -54,7 +58,12 @@ export async function startEmulator(spec: EmulatorSpec): Promise<RunningEmulator
     throw new Error(`${spec.name} emulator not found at ${spec.command}. ${spec.installHint}`);
   }
   const port = await freePort();
-  const child: ChildProcess = spawn(spec.command, spec.args(port), {
+  const extraPorts: number[] = [];
+  while (extraPorts.length < (spec.extraPorts ?? 0)) {
+    const extra = await freePort();
+    if (extra !== port && !extraPorts.includes(extra)) extraPorts.push(extra);
+  }
+  const child: ChildProcess = spawn(spec.command, spec.args(port, extraPorts), {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...spec.env },
@@ -88,7 +97,9 @@ export async function startEmulator(spec: EmulatorSpec): Promise<RunningEmulator
     clearTimeout(timer);
   };
   const deadline = Date.now() + (spec.startTimeoutMs ?? 60_000);
-  while (!(await accepts(port))) {
+  const allAccept = async (): Promise<boolean> =>
+    (await Promise.all([port, ...extraPorts].map((p) => accepts(p)))).every(Boolean);
+  while (!(await allAccept())) {
     if (exited) throw new Error(`${spec.name} emulator exited before listening:\n${output}`);
     if (Date.now() > deadline) {
       await stop();
@@ -98,5 +109,10 @@ export async function startEmulator(spec: EmulatorSpec): Promise<RunningEmulator
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { name: spec.name, hostPort: `127.0.0.1:${port}`, stop };
+  return {
+    name: spec.name,
+    hostPort: `127.0.0.1:${port}`,
+    extraHostPorts: extraPorts.map((p) => `127.0.0.1:${p}`),
+    stop,
+  };
 }

@@ -1,0 +1,196 @@
+import type { TableField } from '@google-cloud/bigquery';
+import { adapt, managedwriter, type protos } from '@google-cloud/bigquery-storage';
+import { AppError } from '../../errors';
+import type { Logger } from '../../log';
+import { bigQueryError, describeFailure } from './bigquery-errors';
+import type { WriterRow } from './bigquery-tables';
+
+type AppendRowsResponse = protos.google.cloud.bigquery.storage.v1.IAppendRowsResponse;
+
+/**
+ * The AppendRows request limit is 10 MB; requests are filled to this many bytes as estimated by
+ * `estimatedRowBytes`, which leaves room for the writer schema every request carries.
+ * https://cloud.google.com/bigquery/quotas#write-api-limits
+ */
+export const DEFAULT_MAX_APPEND_REQUEST_BYTES = 9 * 1024 * 1024;
+
+/** Per-row room for the ProtoRows framing (tag and length) and rounding in the estimate. */
+const ROW_OVERHEAD_BYTES = 16;
+
+/**
+ * An upper bound of a row's protobuf size: its JSON text is at least as long as the proto
+ * encoding (a field name is at least as long as a proto tag and length, a timestamp's ISO text
+ * longer than its varint, and absent nulls cost nothing in proto).
+ */
+export function estimatedRowBytes(row: WriterRow): number {
+  return Buffer.byteLength(JSON.stringify(row)) + ROW_OVERHEAD_BYTES;
+}
+
+/**
+ * Splits rows, in order, into requests of at most `maxBytes` estimated bytes each. A row larger
+ * than `maxBytes` on its own can never be appended: `WAREHOUSE.ROW_TOO_LARGE`, not retryable.
+ */
+export function splitIntoRequests(
+  rows: readonly WriterRow[],
+  maxBytes: number,
+  where: (index: number) => string,
+): WriterRow[][] {
+  const requests: WriterRow[][] = [];
+  let current: WriterRow[] = [];
+  let currentBytes = 0;
+  rows.forEach((row, index) => {
+    const bytes = estimatedRowBytes(row);
+    if (bytes > maxBytes) {
+      throw new AppError(
+        'WAREHOUSE.ROW_TOO_LARGE',
+        `${where(index)} is about ${bytes} bytes; one AppendRows request holds at most ${maxBytes}`,
+        { retryable: false, details: { bytes, maxBytes } },
+      );
+    }
+    if (current.length > 0 && currentBytes + bytes > maxBytes) {
+      requests.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(row);
+    currentBytes += bytes;
+  });
+  if (current.length > 0) requests.push(current);
+  return requests;
+}
+
+export interface DefaultStreamTarget {
+  readonly projectId: string;
+  readonly dataset: string;
+  readonly table: string;
+  readonly fields: readonly TableField[];
+}
+
+/**
+ * Appends rows to tables through the Storage Write API's default stream: committed on
+ * acknowledgement, at-least-once (a retried request may append its rows twice, which the
+ * `_current` view's dedup by event id absorbs). One JSONWriter (one bidirectional AppendRows
+ * connection) per table, shared by concurrent calls; the client reconnects by itself on the next
+ * request after a connection fails.
+ * https://cloud.google.com/bigquery/docs/write-api#default_stream
+ */
+export class DefaultStreamAppender {
+  private readonly writers = new Map<string, Promise<managedwriter.JSONWriter>>();
+
+  constructor(
+    private readonly client: managedwriter.WriterClient,
+    private readonly logger: Logger,
+    private readonly maxRequestBytes: number = DEFAULT_MAX_APPEND_REQUEST_BYTES,
+  ) {}
+
+  /**
+   * Sends `rows` in as many requests as the size limit needs and resolves once every request is
+   * acknowledged (the rows are then durable). Rows of requests acknowledged before a failed one
+   * stay appended: the default stream has no transaction across requests.
+   */
+  async append(
+    target: DefaultStreamTarget,
+    rows: readonly WriterRow[],
+    where: (index: number) => string,
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    const requests = splitIntoRequests(rows, this.maxRequestBytes, where);
+    const writer = await this.writerFor(target);
+    // All requests go out at once on the one connection; the service answers them in order.
+    const results = await Promise.allSettled(requests.map((request) => writer.appendRows(request).getResult()));
+    for (const result of results) {
+      if (result.status === 'rejected') throw this.failure(target, result.reason);
+      const error = responseError(result.value);
+      if (error !== undefined) throw this.failure(target, error);
+    }
+    if (requests.length > 1) {
+      this.logger.debug('rows appended in several requests', {
+        table: target.table,
+        rows: rows.length,
+        requests: requests.length,
+      });
+    }
+  }
+
+  /** Forgets the table's writer, e.g. after the table was dropped and must be re-created. */
+  forget(table: string): void {
+    const writer = this.writers.get(table);
+    this.writers.delete(table);
+    void writer?.then(
+      (w) => w.close(),
+      () => undefined,
+    );
+  }
+
+  close(): void {
+    for (const table of [...this.writers.keys()]) this.forget(table);
+  }
+
+  private writerFor(target: DefaultStreamTarget): Promise<managedwriter.JSONWriter> {
+    let writer = this.writers.get(target.table);
+    if (writer === undefined) {
+      writer = this.openWriter(target);
+      this.writers.set(target.table, writer);
+      void writer.catch(() => this.writers.delete(target.table));
+    }
+    return writer;
+  }
+
+  private async openWriter(target: DefaultStreamTarget): Promise<managedwriter.JSONWriter> {
+    const destinationTable = `projects/${target.projectId}/datasets/${target.dataset}/tables/${target.table}`;
+    const connection = await this.client.createStreamConnection({
+      streamId: managedwriter.DefaultStream,
+      destinationTable,
+    });
+    // Without a listener the connection re-emits a non-retryable error as an uncaught 'error'.
+    connection.onConnectionError((e) => {
+      const failure = describeFailure(e, 'storage-write');
+      this.logger.warn('Storage Write connection error', {
+        table: target.table,
+        status: failure.status,
+        retryable: failure.retryable,
+        error: failure.message,
+      });
+    });
+    const storageSchema = adapt.convertBigQuerySchemaToStorageTableSchema({ fields: [...target.fields] });
+    const protoDescriptor = adapt.convertStorageSchemaToProto2Descriptor(storageSchema, 'root');
+    return new managedwriter.JSONWriter({ connection, protoDescriptor });
+  }
+
+  /** One log line per failed append, naming the table and the status, then the mapped error. */
+  private failure(target: DefaultStreamTarget, e: unknown): AppError {
+    const failure = describeFailure(e, 'storage-write');
+    const schemaProblem = failure.status === 'INVALID_ARGUMENT';
+    const quotaProblem = failure.status === 'RESOURCE_EXHAUSTED';
+    this.logger.error(
+      schemaProblem
+        ? 'Storage Write refused the rows (schema mismatch or invalid value)'
+        : quotaProblem
+          ? 'Storage Write quota or size limit hit'
+          : 'Storage Write append failed',
+      { table: target.table, status: failure.status, retryable: failure.retryable, error: failure.message },
+    );
+    // A table dropped behind our back: drop the connection too, so the next attempt starts afresh.
+    if (failure.status === 'NOT_FOUND') this.forget(target.table);
+    return bigQueryError('WAREHOUSE.WRITE_FAILED', `appending to "${target.table}"`, e, 'storage-write');
+  }
+}
+
+/**
+ * A non-retryable error the service put in the response rather than failing the call (the
+ * managed writer resolves those), or the row errors of a request refused for some of its rows.
+ */
+function responseError(response: AppendRowsResponse): unknown {
+  const rowErrors = response.rowErrors ?? [];
+  if (rowErrors.length > 0) {
+    const first = rowErrors[0];
+    return {
+      code: 3,
+      message: `${rowErrors.length} row(s) refused; row ${String(first?.index ?? '?')}: ${first?.message ?? ''}`,
+    };
+  }
+  if (response.error !== null && response.error !== undefined && (response.error.code ?? 0) !== 0) {
+    return { code: response.error.code, message: response.error.message ?? '' };
+  }
+  return undefined;
+}

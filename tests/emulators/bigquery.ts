@@ -1,0 +1,52 @@
+import { homedir } from 'node:os';
+import path from 'node:path';
+import type { EmulatorSpec } from './start-emulator';
+
+/** Keep in step with BQEMULATOR_VERSION in install-bigquery-emulator.sh. */
+const BQEMULATOR_VERSION = '1.4.0';
+
+/** The project id the tests use; the emulator serves any, this one is its default. */
+export const BIGQUERY_TEST_PROJECT = 'changefeed-test';
+
+const INSTALL_HINT =
+  'Run `bash tests/emulators/install-bigquery-emulator.sh` (installs bqemulator from PyPI into a cache), ' +
+  'set BIGQUERY_EMULATOR_BIN to its launcher, or point BIGQUERY_EMULATOR_HOST (REST) and ' +
+  'BIGQUERY_STORAGE_EMULATOR_HOST (Storage Write gRPC) at an emulator you started yourself.';
+
+/** Where install-bigquery-emulator.sh puts the launcher; mirrors its cache directory rule. */
+export function bigqueryEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env['BIGQUERY_EMULATOR_BIN'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const cacheRoot =
+    nonEmpty(env['CHANGEFEED_CACHE_DIR']) ??
+    path.join(nonEmpty(env['XDG_CACHE_HOME']) ?? path.join(homedir(), '.cache'), 'changefeed');
+  return path.join(cacheRoot, `bigquery-emulator-${BQEMULATOR_VERSION}`, 'bin', 'bigquery-emulator');
+}
+
+/**
+ * bqemulator: one process serving the BigQuery REST API on the main port and the Storage
+ * Write/Read gRPC API on the extra one, in memory (every run starts empty).
+ */
+export function bigqueryEmulator(): EmulatorSpec {
+  return {
+    name: 'BigQuery',
+    command: bigqueryEmulatorLauncher(),
+    args: (restPort, [grpcPort]) => [
+      'start',
+      '--rest-host=127.0.0.1',
+      `--rest-port=${restPort}`,
+      '--grpc-host=127.0.0.1',
+      `--grpc-port=${grpcPort ?? 0}`,
+      '--ephemeral',
+      `--project=${BIGQUERY_TEST_PROJECT}`,
+      '--log-level=warning',
+      '--log-format=json',
+    ],
+    extraPorts: 1,
+    installHint: INSTALL_HINT,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
