@@ -5,3 +5,4 @@ export * from './pubsub-event-publisher';
 export * from './bigquery-clients';
 export * from './bigquery-warehouse';
 export * from './firestore-snapshot-store';
+export * from './gcp-runtime';

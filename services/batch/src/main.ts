@@ -1,0 +1,51 @@
+import {
+  createBigQueryWarehouse,
+  createFirestoreSnapshotStore,
+  loadServiceConfig,
+  resolveProjectId,
+} from '@changefeed/shared/adapters/gcp';
+import { parseServiceEnv } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
+import { createLogger } from '@changefeed/shared/log';
+import { systemClock } from '@changefeed/shared/ports';
+import { createSourceClient } from '@changefeed/shared/source';
+import { runBatchJob } from './batch-job';
+
+/**
+ * The batch job on Cloud Run Jobs: every `mode: batch` source once, then exit 1 if any failed so
+ * the execution shows as failed and Cloud Scheduler's next run tries again. SIGTERM aborts the
+ * fetch in flight; nothing half-loaded is written (loads are atomic).
+ */
+async function main(): Promise<void> {
+  const env = parseServiceEnv({ PORT: '8080', ...process.env });
+  const logger = createLogger('batch', { level: env.LOG_LEVEL });
+  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
+  const projectId = resolveProjectId(config, process.env);
+  const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
+  const firestore = createFirestoreSnapshotStore(config, projectId);
+  const stop = new AbortController();
+  process.on('SIGTERM', () => stop.abort(new Error('SIGTERM')));
+  const result = await runBatchJob(
+    {
+      loader: warehouse,
+      runLog: warehouse,
+      state: firestore.store,
+      clock: systemClock,
+      logger,
+      createSourceClient: (source) => createSourceClient(source, { env: process.env, clock: systemClock, logger }),
+    },
+    config.sources,
+    { signal: stop.signal },
+  );
+  await warehouse.close();
+  await firestore.store.close();
+  await firestore.client.terminate();
+  process.exit(result.failed ? 1 : 0);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(
+    `${JSON.stringify({ severity: 'ERROR', component: 'batch', message: `failed: ${errorMessage(e)}` })}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+import {
+  createBigQueryWarehouse,
+  createPushAuthenticator,
+  loadServiceConfig,
+  resolveProjectId,
+} from '@changefeed/shared/adapters/gcp';
+import { parseServiceEnv } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
+import { listen } from '@changefeed/shared/http';
+import { createLogger } from '@changefeed/shared/log';
+import { systemClock } from '@changefeed/shared/ports';
+import { buildLoaderApp } from './app';
+
+/**
+ * The loader on Cloud Run: Pub/Sub push in, BigQuery Storage Write out. SIGTERM (Cloud Run gives
+ * 10 s) stops accepting requests, answers the ones in flight once their rows are appended, exits 0.
+ */
+async function main(): Promise<void> {
+  const env = parseServiceEnv(process.env);
+  const logger = createLogger('loader', { level: env.LOG_LEVEL });
+  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
+  const projectId = resolveProjectId(config, process.env);
+  const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
+  if (config.loader.auth === undefined) {
+    logger.warn('loader.auth is not set: push requests are accepted without an OIDC token check');
+  }
+  const loader = buildLoaderApp({
+    rowSink: warehouse,
+    logger,
+    clock: systemClock,
+    config: config.loader,
+    authenticate:
+      config.loader.auth === undefined ? undefined : createPushAuthenticator(config.loader.auth, { logger }),
+  });
+  const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
+  logger.info('loader listening', { url: server.url, projectId, dataset: config.gcp.bigquery.dataset });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info('stopping', { signal });
+    void (async () => {
+      await server.close();
+      await loader.close();
+      await warehouse.close();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(
+    `${JSON.stringify({ severity: 'ERROR', component: 'loader', message: `cannot start: ${errorMessage(e)}` })}\n`,
+  );
+  process.exit(1);
+});

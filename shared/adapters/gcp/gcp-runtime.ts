@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { Storage } from '@google-cloud/storage';
+import { isGcsUrl, parseConfig, type Config, type GcpConfig } from '../../config';
+import { AppError, errorMessage } from '../../errors';
+import type { Logger } from '../../log';
+import { BigQueryWarehouse } from './bigquery-warehouse';
+import { createBigQueryClients } from './bigquery-clients';
+import { FirestoreSnapshotStore } from './firestore-snapshot-store';
+import { readGcsText } from './gcs-text-reader';
+import { PubSubEventPublisher } from './pubsub-event-publisher';
+
+/** Reads and validates the config from a mounted path or a gs:// URL. */
+export async function loadServiceConfig(location: string): Promise<Config> {
+  let text: string;
+  if (isGcsUrl(location)) {
+    text = await readGcsText(new Storage(), location);
+  } else {
+    try {
+      text = await readFile(location, 'utf8');
+    } catch (e: unknown) {
+      throw new AppError('CONFIG.UNREADABLE', `cannot read config file ${location}: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+  return parseConfig(text, location);
+}
+
+/**
+ * The project the adapters work in: the config's, else the environment's. A service started
+ * without either fails at start-up instead of writing to some default project.
+ */
+export function resolveProjectId(config: Config, env: Readonly<Record<string, string | undefined>>): string {
+  const projectId = config.gcp.projectId ?? env['GOOGLE_CLOUD_PROJECT'];
+  if (projectId === undefined || projectId === '') {
+    throw new AppError('CONFIG.NO_PROJECT', 'no GCP project: set gcp.projectId in the config or GOOGLE_CLOUD_PROJECT');
+  }
+  return projectId;
+}
+
+/**
+ * The BigQuery client does not understand its emulator variable in the form the other emulators
+ * use (host:port), and the Storage Write client reads none: map both onto the config's explicit
+ * endpoints, unless the config already names them.
+ */
+export function bigqueryConfigWithEmulator(
+  config: GcpConfig['bigquery'],
+  env: Readonly<Record<string, string | undefined>>,
+): GcpConfig['bigquery'] {
+  const rest = env['BIGQUERY_EMULATOR_HOST'];
+  const grpc = env['BIGQUERY_STORAGE_EMULATOR_HOST'];
+  return {
+    ...config,
+    apiEndpoint: config.apiEndpoint ?? (rest === undefined || rest === '' ? undefined : `http://${rest}`),
+    storageWriteEndpoint: config.storageWriteEndpoint ?? (grpc === undefined || grpc === '' ? undefined : grpc),
+  };
+}
+
+export function createBigQueryWarehouse(
+  config: Config,
+  projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+): BigQueryWarehouse {
+  const bq = bigqueryConfigWithEmulator(config.gcp.bigquery, env);
+  const clients = createBigQueryClients(bq, projectId);
+  return new BigQueryWarehouse(clients.bigquery, clients.writer, {
+    projectId,
+    dataset: bq.dataset,
+    location: bq.location,
+    logger,
+  });
+}
+
+/** The Firestore client honours FIRESTORE_EMULATOR_HOST by itself. */
+export function createFirestoreSnapshotStore(
+  config: Config,
+  projectId: string,
+): {
+  readonly store: FirestoreSnapshotStore;
+  readonly client: Firestore;
+} {
+  const client = new Firestore({ projectId, databaseId: config.gcp.firestore.databaseId });
+  return { store: new FirestoreSnapshotStore(client, { collection: config.gcp.firestore.collection }), client };
+}
+
+/** The Pub/Sub client honours PUBSUB_EMULATOR_HOST by itself. */
+export function createPubSubPublisher(
+  config: Config,
+  projectId: string,
+  logger: Logger,
+): { readonly publisher: PubSubEventPublisher; readonly client: PubSub } {
+  const client = new PubSub({ projectId });
+  return { publisher: PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, { logger }), client };
+}
