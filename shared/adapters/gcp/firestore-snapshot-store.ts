@@ -9,6 +9,7 @@ import {
 } from '@google-cloud/firestore';
 import { createHash } from 'node:crypto';
 import { AppError } from '../../errors';
+import { assertLeaseHeld, positiveTtl } from '../lease-rules';
 import { firestoreSnapshotError } from './firestore-snapshot-errors';
 import {
   systemClock,
@@ -334,7 +335,7 @@ export class FirestoreSnapshotStore implements SnapshotStore {
     rest: readonly StoredEntry[],
   ): Promise<number> {
     const [leaseSnap, metaSnap] = await tx.getAll(layout.lease, layout.meta);
-    assertHeld(lease, parseLease(leaseSnap, layout), this.clock.now().getTime());
+    assertLeaseHeld(lease, parseLease(leaseSnap, layout), this.clock.now().getTime());
     const meta = parseMeta(metaSnap, layout);
 
     const chunk = takeChunk(rest, TRANSACTION_BUDGET_BYTES - META_PATCH_RESERVE_BYTES);
@@ -562,30 +563,6 @@ function parseLease(snap: DocumentSnapshot | undefined, layout: SourceLayout): L
     throw corrupt(layout.lease.path, 'a lease without holder or expiresAtMs');
   }
   return { holder, expiresAtMs };
-}
-
-function assertHeld(lease: Lease, current: LeaseDoc | undefined, nowMs: number): void {
-  if (current !== undefined && current.holder === lease.holder && current.expiresAtMs > nowMs) return;
-  const why =
-    current === undefined
-      ? 'it was released'
-      : current.holder !== lease.holder
-        ? `"${current.holder}" holds it now`
-        : `it expired at ${new Date(current.expiresAtMs).toISOString()}`;
-  throw new AppError(
-    'SNAPSHOT.LEASE_LOST',
-    `The lease of "${lease.source}" held by "${lease.holder}" is lost (${why}); nothing was committed`,
-    { retryable: false, details: { source: lease.source, holder: lease.holder, now: new Date(nowMs).toISOString() } },
-  );
-}
-
-function positiveTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new AppError('SNAPSHOT.INVALID_TTL', `A lease TTL must be a positive number of milliseconds, got ${ttlMs}`, {
-      retryable: false,
-    });
-  }
-  return Math.ceil(ttlMs);
 }
 
 function entryTooLarge(source: string, e: StoredEntry, maxBytes: number): AppError {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { AppError } from '../../errors';
+import { assertLeaseHeld, positiveTtl } from '../lease-rules';
 import {
   systemClock,
   type Clock,
@@ -207,9 +208,11 @@ function prepareStatements(db: Database.Database) {
     }),
     commit: db.transaction((lease: Lease, updates: readonly SnapshotUpdate[], nowMs: number): void => {
       const current = leaseOf.get(lease.source);
-      if (current === undefined || current.holder !== lease.holder || current.expires_at <= nowMs) {
-        throw leaseLost(lease, current, nowMs);
-      }
+      assertLeaseHeld(
+        lease,
+        current === undefined ? undefined : { holder: current.holder, expiresAtMs: current.expires_at },
+        nowMs,
+      );
       for (const u of updates) upsertEntry.run(lease.source, u.entityId, u.hash, u.version, u.deleted ? 1 : 0);
       markInitialized.run(lease.source);
     }),
@@ -226,29 +229,6 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO cursors (source, cursor) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor',
     ),
   };
-}
-
-function leaseLost(lease: Lease, current: LeaseRow | undefined, nowMs: number): AppError {
-  const why =
-    current === undefined
-      ? 'it was released'
-      : current.holder !== lease.holder
-        ? `"${current.holder}" holds it now`
-        : `it expired at ${new Date(current.expires_at).toISOString()}`;
-  return new AppError(
-    'SNAPSHOT.LEASE_LOST',
-    `The lease of "${lease.source}" held by "${lease.holder}" is lost (${why}); nothing was committed`,
-    { retryable: false, details: { source: lease.source, holder: lease.holder, now: new Date(nowMs).toISOString() } },
-  );
-}
-
-function positiveTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new AppError('SNAPSHOT.INVALID_TTL', `A lease TTL must be a positive number of milliseconds, got ${ttlMs}`, {
-      retryable: false,
-    });
-  }
-  return Math.ceil(ttlMs);
 }
 
 /**
