@@ -6,3 +6,4 @@ export * from './row-sink';
 export * from './run-log';
 export * from './snapshot-store';
 export * from './source-client';
+export * from './push-authenticator';

@@ -2,19 +2,14 @@ import type { LoaderConfig } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock, RowSink } from '@changefeed/shared/ports';
+import type { PushAuthenticator, PushAuthResult } from '@changefeed/shared/ports';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
 import { GroupCommitter } from './group-committer';
 import { createPushHandler, type PushOutcome, type PushRequest } from './push-handler';
 
-/** What an authentication check decided; a refusal is answered with its status and no detail. */
-export type AuthResult = { readonly ok: true } | { readonly ok: false; readonly status: 401 | 403 };
-
-/**
- * Checks a push request's credentials, e.g. the OIDC token Pub/Sub signs for a push subscription
- * (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions). Rejecting means "could
- * not check" (say, the signing keys could not be fetched): the request is answered 503 and retried.
- */
-export type Authenticate = (request: { readonly authorization: string | undefined }) => Promise<AuthResult>;
+/** The loader's names for the shared push-authentication port. */
+export type AuthResult = PushAuthResult;
+export type Authenticate = PushAuthenticator;
 
 export interface LoaderDeps {
   /** Owned by the caller: `close()` flushes into it but does not close it. */

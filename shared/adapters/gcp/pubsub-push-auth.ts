@@ -4,15 +4,9 @@ import type { PushAuthConfig } from '../../config/schema';
 import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
+import type { PushAuthenticator, PushAuthResult } from '../../ports/push-authenticator';
 
-/**
- * What a check of a push request's token decided. The same shape as the loader's `AuthResult`
- * (services/loader/src/app.ts), restated here because shared code never imports a service.
- */
-export type PushAuthResult = { readonly ok: true } | { readonly ok: false; readonly status: 401 | 403 };
-
-/** The same shape as the loader's `Authenticate` hook; rejecting means "could not check" (503). */
-export type PushAuthenticator = (request: { readonly authorization: string | undefined }) => Promise<PushAuthResult>;
+export type { PushAuthenticator, PushAuthResult };
 
 /**
  * Token signing keys by key id (`kid`): PEM (X.509 certificates or SPKI public keys) or JWKs, the
