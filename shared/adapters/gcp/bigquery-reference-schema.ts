@@ -266,37 +266,6 @@ function ndjsonValue(value: unknown, type: string | undefined): unknown {
   return value;
 }
 
-export function parseKeyPath(keyField: string): string[] {
-  const steps = keyField.split('.');
-  if (steps.some((s) => s === '')) {
-    throw new AppError('WAREHOUSE.INVALID_KEY', `The merge key "${keyField}" is not a dot path such as data.id`, {
-      retryable: false,
-    });
-  }
-  return steps;
-}
-
-function readKey(record: JsonRecord, keyPath: readonly string[]): unknown {
-  let current: unknown = record;
-  for (const step of keyPath) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[step];
-  }
-  return current;
-}
-
-/** Keeps the last record per key, in first-seen order; records without a key are all kept. */
-export function lastPerKey(records: readonly JsonRecord[], keyPath: readonly string[]): JsonRecord[] {
-  const byKey = new Map<string, JsonRecord>();
-  const keyless: JsonRecord[] = [];
-  for (const record of records) {
-    const key = readKey(record, keyPath);
-    if (key === undefined || key === null) keyless.push(record);
-    else byKey.set(JSON.stringify(key), record);
-  }
-  return [...byKey.values(), ...keyless];
-}
-
 /**
  * The MERGE that upserts the staged rows by key: a matched row takes every column from the
  * record (columns the record lacks become NULL, as a deleted-then-inserted row would in DuckDB),

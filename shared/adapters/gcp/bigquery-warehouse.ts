@@ -13,11 +13,10 @@ import {
   alterStatements,
   fieldsOf,
   inferColumns,
-  lastPerKey,
   mergeSql,
   ndjsonChunks,
-  parseKeyPath,
 } from './bigquery-reference-schema';
+import { lastPerKey, parseKeyPath } from '../../change';
 import { plainRows } from './bigquery-rows';
 import {
   CHANGE_COLUMNS,

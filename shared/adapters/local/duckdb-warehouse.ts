@@ -1,4 +1,5 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
+import { lastPerKey, parseKeyPath } from '../../change';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -522,37 +523,6 @@ function isJsonText(text: string): boolean {
 /** Quotes an identifier. Names are validated by the config schema; quoting keeps odd ones safe. */
 function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
-}
-
-function parseKeyPath(keyField: string): string[] {
-  const steps = keyField.split('.');
-  if (steps.some((s) => s === '')) {
-    throw new AppError('WAREHOUSE.INVALID_KEY', `The merge key "${keyField}" is not a dot path such as data.id`, {
-      retryable: false,
-    });
-  }
-  return steps;
-}
-
-function readKey(record: JsonRecord, keyPath: readonly string[]): unknown {
-  let current: unknown = record;
-  for (const step of keyPath) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[step];
-  }
-  return current;
-}
-
-/** Keeps the last record per key, in first-seen order; records without a key are all kept. */
-function lastPerKey(records: readonly JsonRecord[], keyPath: readonly string[]): JsonRecord[] {
-  const byKey = new Map<string, JsonRecord>();
-  const keyless: JsonRecord[] = [];
-  for (const record of records) {
-    const key = readKey(record, keyPath);
-    if (key === undefined || key === null) keyless.push(record);
-    else byKey.set(JSON.stringify(key), record);
-  }
-  return [...byKey.values(), ...keyless];
 }
 
 async function describeColumns(
