@@ -3,25 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
 import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'services', 'batch', 'dist', 'main.js');
-const PROJECT = 'changefeed-test';
-
-async function bigqueryQuery(sql: string): Promise<unknown[][]> {
-  const response = await fetch(
-    `http://${process.env['BIGQUERY_EMULATOR_HOST'] ?? ''}/bigquery/v2/projects/${PROJECT}/queries`,
-    {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: sql, useLegacySql: false }),
-    },
-  );
-  const body = (await response.json()) as { rows?: { f: { v: unknown }[] }[]; error?: unknown };
-  if (!response.ok) throw new Error(`BigQuery emulator answered ${response.status}: ${JSON.stringify(body.error)}`);
-  return (body.rows ?? []).map((r) => r.f.map((c) => c.v));
-}
+const PROJECT = BIGQUERY_PROJECT;
 
 function runJob(config: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {

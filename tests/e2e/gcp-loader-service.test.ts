@@ -3,27 +3,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
 import { buildPushEnvelope, changeToMessage, eventId } from '@changefeed/shared/events';
 import { freePort } from '../emulators/start-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'services', 'loader', 'dist', 'main.js');
-const PROJECT = 'changefeed-test';
-
-/** Runs SQL on the BigQuery emulator over its REST API (jobs.query), as any client would. */
-async function bigqueryQuery(sql: string): Promise<unknown[][]> {
-  const response = await fetch(
-    `http://${process.env['BIGQUERY_EMULATOR_HOST'] ?? ''}/bigquery/v2/projects/${PROJECT}/queries`,
-    {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: sql, useLegacySql: false }),
-    },
-  );
-  const body = (await response.json()) as { rows?: { f: { v: unknown }[] }[]; error?: unknown };
-  if (!response.ok) throw new Error(`BigQuery emulator answered ${response.status}: ${JSON.stringify(body.error)}`);
-  return (body.rows ?? []).map((r) => r.f.map((c) => c.v));
-}
+const PROJECT = BIGQUERY_PROJECT;
 
 /** The loader's Cloud Run entry point, as the container runs it, against the emulators. */
 describe('loader service (Cloud Run entry point) on the BigQuery emulator', () => {
