@@ -54,6 +54,52 @@ export const DEFAULTS = {
   firestoreCollection: 'changefeed',
   bigqueryDataset: 'changefeed',
 
+  /**
+   * Firestore snapshot buckets. 2,000 entries make a poll of N entities cost N/2,000 to N/1,000
+   * bucket reads. A typical entry (36-character id, 22-character hash) weighs 69 bytes, so a full
+   * bucket is ~140 KB; with 200-character ids ~470 KB, still under the byte bound below. It also keeps
+   * a bucket far below Firestore's 40,000 index entries per document, should the maps be indexed.
+   */
+  firestoreEntitiesPerBucket: 2_000,
+  /**
+   * Half of Firestore's 1 MiB document limit: a bucket is read whole by every poll and rewritten
+   * whole when it is cut, and the margin absorbs anything the size estimate misses.
+   * https://cloud.google.com/firestore/quotas#collections_documents_and_fields
+   */
+  firestoreMaxBucketBytes: 512 * 1024,
+
+  /**
+   * Pub/Sub publishing. The Node client batches per ordering key, and one Publish request carries
+   * messages of one key only (https://cloud.google.com/pubsub/docs/publisher#batching). With one key
+   * per entity a cycle's messages mostly travel one per request, so throughput comes from how many
+   * requests are in flight, not from batch size.
+   * A Publish request carries at most 1000 messages (the API's limit; the client clamps to it)...
+   */
+  pubsubBatchMaxMessages: 1000,
+  /** ...and stays under the 10 MB request limit with room for the envelope (the client clamps to 9 MiB)... */
+  pubsubBatchMaxBytes: 9 * 1024 * 1024,
+  /**
+   * ...and waits this long for more messages of its key. The client's default; longer only delays
+   * every acknowledgement, because a key rarely has a second message in one cycle (measured on the
+   * emulator: 50 ms was slower than 10 ms).
+   */
+  pubsubBatchMaxDelayMs: 10,
+  /**
+   * Messages handed to the client and not yet acknowledged: bounds the Publish requests in flight and
+   * the memory they hold. On the emulator (2 cores) 300 to 500 was the fastest; the real service has
+   * longer round trips, where more in flight helps.
+   */
+  pubsubMaxOutstandingMessages: 500,
+  /** The same bound, in bytes of data, attributes and ordering key. */
+  pubsubMaxOutstandingBytes: 64 * 1024 * 1024,
+
+  /**
+   * How far a push token's times may be off from our clock. NTP-synced hosts (Cloud Run's clocks are
+   * Google's) drift by far less; google-auth-library allows 5 minutes, which only prolongs the life
+   * of a leaked token.
+   */
+  pushTokenClockSkewMs: 60_000,
+
   /** The demo source API (`changefeed demo-api`, `npm start`): where it listens, how many carts, how lively. */
   demoApiPort: 8787,
   demoCarts: 200,

@@ -8,6 +8,7 @@ import {
   type Transaction,
 } from '@google-cloud/firestore';
 import { createHash } from 'node:crypto';
+import { DEFAULTS } from '../../config/defaults';
 import { AppError } from '../../errors';
 import { assertLeaseHeld, positiveTtl } from '../lease-rules';
 import { firestoreSnapshotError } from './firestore-snapshot-errors';
@@ -61,21 +62,6 @@ export interface FirestoreSnapshotStoreStats {
   /** Buckets cut in two (or more) because they were full. */
   readonly bucketSplits: number;
 }
-
-/**
- * 2,000 entries make a poll of N entities cost N/2,000 to N/1,000 bucket reads. A typical entry
- * (36-character id, 22-character hash) weighs 69 bytes, so a full bucket is ~140 KB; with 200-character
- * ids ~470 KB, still under `DEFAULT_MAX_BUCKET_BYTES`. It also keeps a bucket far below Firestore's
- * 40,000 index entries per document (3 per entry while the maps are indexed).
- */
-const DEFAULT_ENTITIES_PER_BUCKET = 2_000;
-
-/**
- * Half of Firestore's 1 MiB document limit: a bucket is read whole by every poll and rewritten whole
- * when it is cut, and the margin absorbs anything the size estimate misses.
- * https://cloud.google.com/firestore/quotas#collections_documents_and_fields
- */
-const DEFAULT_MAX_BUCKET_BYTES = 512 * 1024;
 
 /** The most `maxBucketBytes` may be: 1 MiB less room for the estimate's error. */
 const MAX_BUCKET_BYTES_CEILING = 1024 * 1024 - 64 * 1024;
@@ -194,11 +180,11 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       throw invalidOption('collection', `a collection path (${messageOf(e)})`);
     }
     this.clock = options.clock ?? systemClock;
-    this.maxEntries = options.entitiesPerBucket ?? DEFAULT_ENTITIES_PER_BUCKET;
+    this.maxEntries = options.entitiesPerBucket ?? DEFAULTS.firestoreEntitiesPerBucket;
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 2) {
       throw invalidOption('entitiesPerBucket', `an integer of at least 2, got ${this.maxEntries}`);
     }
-    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULT_MAX_BUCKET_BYTES;
+    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULTS.firestoreMaxBucketBytes;
     if (!Number.isSafeInteger(this.maxBucketBytes) || this.maxBucketBytes < 16 * 1024) {
       throw invalidOption('maxBucketBytes', `an integer of at least 16384, got ${this.maxBucketBytes}`);
     }

@@ -1,4 +1,5 @@
 import type { BatchPublishOptions, PubSub, Topic } from '@google-cloud/pubsub';
+import { DEFAULTS } from '../../config/defaults';
 import { AppError, ValidationError, errorMessage, isRetryable, type ValidationIssue } from '../../errors';
 import { createLogger, type Logger } from '../../log';
 import type { EventPublisher, OutboundMessage, PublishOutcome } from '../../ports/event-publisher';
@@ -18,37 +19,20 @@ export interface PubSubPublisherOptions {
   readonly logger?: Logger;
 }
 
-/**
- * The publisher's tunables. The Node client batches per ordering key: every key has its own queue,
- * and one Publish request carries messages of one key only
- * (https://cloud.google.com/pubsub/docs/publisher#batching). With one key per entity, a poll cycle's
- * messages therefore mostly travel one per request, and throughput comes from how many requests are
- * in flight (flow control), not from batch size.
- */
+/** The publisher's tunables; the reasons for each value are in DEFAULTS. */
 export const PUBSUB_PUBLISH_DEFAULTS = {
   batching: {
-    /** A Publish request carries at most 1000 messages (the API's limit; the client clamps to it). */
-    maxMessages: 1000,
-    /** Stays under the 10 MB request limit with room for the request envelope (the client clamps to 9 MiB). */
-    maxBytes: 9 * 1024 * 1024,
-    /**
-     * How long a key's batch waits for more messages of the same key before it is sent. The client's
-     * default (10 ms); longer only delays every acknowledgement, because a key rarely has a second
-     * message in one cycle (measured on the emulator: 50 ms was slower than 10 ms).
-     */
-    maxMilliseconds: 10,
+    maxMessages: DEFAULTS.pubsubBatchMaxMessages,
+    maxBytes: DEFAULTS.pubsubBatchMaxBytes,
+    maxMilliseconds: DEFAULTS.pubsubBatchMaxDelayMs,
   },
   flowControl: {
     /**
-     * Messages handed to the client and not yet acknowledged. It bounds the Publish requests in flight
-     * and the memory they hold. The client's own publisher flow control only applies to
-     * `topic.flowControlled()`, which reports no per-message outcome, so this adapter enforces it.
-     * On the emulator (2 cores) 300 to 500 was the fastest; the real service has longer round trips,
-     * where more in flight helps.
+     * The client's own publisher flow control only applies to `topic.flowControlled()`, which reports
+     * no per-message outcome, so this adapter enforces it.
      */
-    maxOutstandingMessages: 500,
-    /** The same bound, in bytes of data, attributes and ordering key. */
-    maxOutstandingBytes: 64 * 1024 * 1024,
+    maxOutstandingMessages: DEFAULTS.pubsubMaxOutstandingMessages,
+    maxOutstandingBytes: DEFAULTS.pubsubMaxOutstandingBytes,
   },
 } as const;
 

@@ -1,6 +1,7 @@
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { OAuth2Client, type Certificates } from 'google-auth-library';
 import type { PushAuthConfig } from '../../config/schema';
+import { DEFAULTS } from '../../config/defaults';
 import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
@@ -37,12 +38,8 @@ export type PushAuthReason = (typeof PushAuthReason)[keyof typeof PushAuthReason
 /** The code of the (retryable) error thrown when the signing keys cannot be fetched or read. */
 export const PUSH_AUTH_CERTS_UNAVAILABLE = 'PUSH_AUTH.CERTS_UNAVAILABLE';
 
-/**
- * How far the token's times may be off from our clock. NTP-synced hosts (Cloud Run's clocks are
- * Google's) drift by far less; google-auth-library allows 5 minutes, which only prolongs the life of
- * a leaked token.
- */
-export const PUSH_TOKEN_CLOCK_SKEW_MS = 60_000;
+/** How far the token's times may be off from our clock (why this much: DEFAULTS.pushTokenClockSkewMs). */
+export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.pushTokenClockSkewMs;
 
 /** Tokens that expire further ahead than this are refused, as google-auth-library's verifier does. */
 export const PUSH_TOKEN_MAX_LIFETIME_MS = 24 * 60 * 60 * 1000;
