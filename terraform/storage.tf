@@ -25,3 +25,26 @@ resource "google_bigquery_dataset" "changefeed" {
 
   depends_on = [google_project_service.apis]
 }
+
+# The snapshot index keeps entity ids and bucket ids as map keys. Nothing queries them, and indexed
+# every key would cost index writes and count towards Firestore's 40,000 index entries per
+# document, so those maps are exempt from single-field indexing (an empty `index_config`).
+# The names match UNINDEXED_SNAPSHOT_FIELDS in shared/adapters/gcp/firestore-snapshot-store.ts.
+locals {
+  firestore_unindexed_fields = {
+    bucket_entries      = { collection = "snapshotBuckets", field = "e" }
+    bucket_long_entries = { collection = "snapshotBuckets", field = "l" }
+    meta_buckets        = { collection = local.firestore_collection, field = "buckets" }
+  }
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each = local.firestore_unindexed_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.changefeed.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {}
+}

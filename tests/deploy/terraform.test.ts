@@ -1,4 +1,5 @@
 import { DEFAULTS, parseConfig } from '@changefeed/shared/config';
+import { UNINDEXED_SNAPSHOT_FIELDS } from '@changefeed/shared/adapters/gcp';
 import { stringify } from 'yaml';
 import {
   block,
@@ -374,6 +375,24 @@ describe('terraform/', () => {
       expect(local('firestore_collection')).toBe(DEFAULTS.firestoreCollection);
       expect(local('dataset_id')).toBe(DEFAULTS.bigqueryDataset);
       expect(variableDefault('firestore_database_id')).toBe('(default)');
+    });
+
+    it('exempts every map the snapshot index keys by entity or bucket id from Firestore indexing', () => {
+      const fields = local('firestore_unindexed_fields') as Record<string, { collection: string; field: string }>;
+      const exempt = Object.values(fields).map((f) => `${f.collection}.${f.field}`);
+      const { bucketCollectionGroup, bucketFields, metaField } = UNINDEXED_SNAPSHOT_FIELDS;
+      expect(exempt.sort()).toEqual(
+        [
+          ...bucketFields.map((f) => `${bucketCollectionGroup}.${f}`),
+          `${ref('local.firestore_collection')}.${metaField}`,
+        ].sort(),
+      );
+      const field = resource(tf, 'google_firestore_field', 'unindexed');
+      expect(field['for_each']).toBe(ref('local.firestore_unindexed_fields'));
+      expect(field['database']).toBe(ref('google_firestore_database.changefeed.name'));
+      // An empty index_config disables every single-field index on the field; any index listed
+      // inside it would re-enable that one.
+      expect(blocks(field, 'index_config')).toEqual([{}]);
     });
 
     it('renders a config the services accept, pointing at the resources Terraform created', () => {

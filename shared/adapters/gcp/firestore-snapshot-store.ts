@@ -28,6 +28,7 @@ import {
   bucketOverheadBytes,
   encodeEntry,
   encodeUpdate,
+  EntryField,
   fits,
   forEachEntry,
   loadOf,
@@ -88,6 +89,19 @@ const META_PATCH_RESERVE_BYTES = 256 * 1024;
 const SCHEMA_VERSION = 1;
 
 const BUCKETS_COLLECTION = 'snapshotBuckets';
+
+/**
+ * The map fields whose keys are entity ids or bucket ids. Nothing queries them, and indexed they
+ * would cost an index entry per key on every write and run into Firestore's 40,000 index entries
+ * per document, so terraform/ exempts them from indexing (`google_firestore_field`).
+ */
+export const UNINDEXED_SNAPSHOT_FIELDS = {
+  /** Bucket documents, in their collection group. */
+  bucketCollectionGroup: BUCKETS_COLLECTION,
+  bucketFields: [EntryField.plain, EntryField.long],
+  /** The meta document's bucket directory, in the configured collection. */
+  metaField: 'buckets',
+} as const;
 const STATE_COLLECTION = 'sourceState';
 const LEASE_DOC = 'lease';
 const CURSOR_DOC = 'cursor';
@@ -504,8 +518,10 @@ function loadIn(meta: SourceMeta, id: string): BucketLoad {
 function metaPatch(layout: SourceLayout, fields: Record<string, unknown>): Record<string, unknown> {
   const patch: Record<string, unknown> = { source: layout.source, schema: SCHEMA_VERSION, ...fields };
   // `buckets: {}` under merge would replace the whole map with an empty one.
-  const buckets = patch['buckets'];
-  if (typeof buckets === 'object' && buckets !== null && Object.keys(buckets).length === 0) delete patch['buckets'];
+  const buckets = patch[UNINDEXED_SNAPSHOT_FIELDS.metaField];
+  if (typeof buckets === 'object' && buckets !== null && Object.keys(buckets).length === 0) {
+    delete patch[UNINDEXED_SNAPSHOT_FIELDS.metaField];
+  }
   return patch;
 }
 
@@ -522,7 +538,7 @@ function parseMeta(snap: DocumentSnapshot | undefined, layout: SourceLayout): So
       { retryable: false },
     );
   }
-  const raw: unknown = snap.get('buckets') ?? { [ROOT_BUCKET_ID]: [0, 0] };
+  const raw: unknown = snap.get(UNINDEXED_SNAPSHOT_FIELDS.metaField) ?? { [ROOT_BUCKET_ID]: [0, 0] };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw corrupt(where, 'a buckets field that is not a map');
   const loads = new Map<string, BucketLoad>();
