@@ -21,6 +21,14 @@ export const DEFAULTS = {
   /** Events handed to the publisher at once; the snapshot is committed after each group is acked. */
   publishBatchSize: 1000,
 
+  /**
+   * A poll cycle that would delete more than this share of a source's live entities is refused
+   * (an API answering 200 with an empty list looks exactly like mass deletion)...
+   */
+  maxDeletedShare: 0.5,
+  /** ...unless the source has fewer live entities than this (small sources swing widely). */
+  deletionGuardMinEntities: 100,
+
   loaderPort: 8081,
   pollerPort: 8080,
   /** Group commit: rows from concurrent push requests are appended together, at most this many... */

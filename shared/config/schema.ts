@@ -107,6 +107,8 @@ export const sourceSchema = z
     table: tableName,
     pollInterval: durationMs.default(DEFAULTS.pollIntervalMs),
     coldStart: z.enum(['emit', 'baseline']).default('emit'),
+    /** Stream only: the largest share of live entities one cycle may delete; 1 turns the guard off. */
+    maxDeletedShare: z.number().gt(0).max(1).default(DEFAULTS.maxDeletedShare),
     incremental: incrementalSchema.optional(),
   })
   .superRefine((source, ctx) => {

@@ -10,7 +10,7 @@ import {
   type DiffCounts,
   type SkippedCounts,
 } from '@changefeed/shared/change';
-import type { SourceConfig } from '@changefeed/shared/config';
+import { DEFAULTS, type SourceConfig } from '@changefeed/shared/config';
 import { AppError, errorMessage } from '@changefeed/shared/errors';
 import { changeToMessage, eventId } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
@@ -24,6 +24,7 @@ import {
   type SnapshotUpdate,
   type SourceClient,
 } from '@changefeed/shared/ports';
+import { assertDeletionsPlausible } from './deletion-guard';
 import type { SourceLease } from './source-lease';
 
 export interface PollCycleDeps {
@@ -50,6 +51,8 @@ export interface PollCycleOptions {
    */
   readonly signal?: AbortSignal;
   readonly newRunId?: () => string;
+  /** See DEFAULTS.deletionGuardMinEntities. */
+  readonly deletionGuardMinEntities?: number;
 }
 
 export interface PollCycleResult {
@@ -153,6 +156,11 @@ export async function runPollCycle(
       const diff = diffSnapshot(current, snapshot.entries);
       counts = diff.counts;
       timings.diffMs = Date.now() - mark;
+      assertDeletionsPlausible(counts.deleted, snapshot.entries, {
+        source: source.name,
+        maxDeletedShare: source.maxDeletedShare,
+        minEntities: options.deletionGuardMinEntities ?? DEFAULTS.deletionGuardMinEntities,
+      });
       const time = clock.now();
       const groups = chunk(diff.changes, options.publishBatchSize);
       for (const [i, group] of groups.entries()) {

@@ -225,4 +225,49 @@ describe('runPollCycle', () => {
     const second = await w.cycle([[{ id: 1 }]]);
     expect(second.coldStart).toBe(false);
   });
+
+  describe('deletion guard', () => {
+    const carts = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
+
+    it('refuses a cycle that would delete more than maxDeletedShare of the live entities, and publishes nothing', async () => {
+      const w = world();
+      await w.cycle([carts(200)]);
+      w.publisher.published.length = 0;
+      const refused = await w.cycle([carts(50)]);
+      expect(refused).toMatchObject({ status: 'failed', errorCode: 'POLL.TOO_MANY_DELETIONS', published: 0 });
+      expect(refused.error).toContain('would delete 150 of 200 known entities (75.0%)');
+      expect(refused.error).toContain('maxDeletedShare (0.5)');
+      expect(w.publisher.published).toEqual([]);
+      expect(w.runLog.runs.at(-1)).toMatchObject({ status: 'failed', rowsWritten: 0 });
+      // The API recovers: the snapshot never forgot anything, so nothing is emitted.
+      const recovered = await w.cycle([carts(200)]);
+      expect(recovered).toMatchObject({ status: 'succeeded', published: 0 });
+    });
+
+    it('lets deletions up to the share through, counting only live entities', async () => {
+      const w = world();
+      await w.cycle([carts(200)]);
+      await w.cycle([carts(120)]); // 80 of 200 deleted: 40%
+      w.publisher.published.length = 0;
+      const result = await w.cycle([carts(60)]); // 60 of the 120 still alive: exactly 50%
+      expect(result).toMatchObject({ status: 'succeeded', published: 60 });
+      expect(result.counts.deleted).toBe(60);
+    });
+
+    it('with maxDeletedShare 1, or below the minimum entity count, emits every deletion', async () => {
+      const off = world(source({ maxDeletedShare: 1 }));
+      await off.cycle([carts(200)]);
+      expect(await off.cycle([[]])).toMatchObject({ status: 'succeeded', published: 200 });
+
+      const small = world();
+      await small.cycle([carts(12)]);
+      expect(await small.cycle([[]])).toMatchObject({ status: 'succeeded', published: 12 });
+    });
+
+    it('rejects a share outside (0, 1] in the config, naming the key', () => {
+      const parsed = sourceSchema.safeParse({ ...source(), maxDeletedShare: 0 });
+      expect(parsed.success).toBe(false);
+      expect(JSON.stringify(parsed.error?.issues[0]?.path)).toBe('["maxDeletedShare"]');
+    });
+  });
 });
