@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@changefeed/shared/errors';
-import type { Lease, SnapshotStore, SnapshotUpdate } from '@changefeed/shared/ports';
+import {
+  EventType,
+  type Lease,
+  type PendingEntry,
+  type SnapshotStore,
+  type SnapshotUpdate,
+} from '@changefeed/shared/ports';
 import { FakeClock } from '../support/source-fakes';
 
 /** Builds a store whose leases expire by `clock`. Called once per test; the suite closes it. */
@@ -10,6 +16,20 @@ const TTL_MS = 60_000;
 
 function update(entityId: string, version: number, options: { deleted?: boolean; hash?: string } = {}): SnapshotUpdate {
   return { entityId, version, hash: options.hash ?? `h-${entityId}-${version}`, deleted: options.deleted ?? false };
+}
+
+function pending(
+  entityId: string,
+  version: number,
+  type: EventType = EventType.updated,
+  hash = type === EventType.deleted ? '' : `p-${entityId}-${version}`,
+) {
+  return { entityId, version, type, hash };
+}
+
+/** What `load` shows of `pending(...)` entries. */
+function shown(...entries: ReturnType<typeof pending>[]): Record<string, PendingEntry> {
+  return Object.fromEntries(entries.map(({ entityId, ...entry }) => [entityId, entry]));
 }
 
 async function leaseLostError(promise: Promise<unknown>): Promise<AppError> {
@@ -54,6 +74,7 @@ export function snapshotStoreContract(name: string, makeStore: MakeSnapshotStore
         const state = await store.load(source);
         expect(state.initialized).toBe(false);
         expect(state.entries.size).toBe(0);
+        expect(state.pending.size).toBe(0);
       });
 
       it('what was committed loads back, tombstones included', async () => {
@@ -115,6 +136,108 @@ export function snapshotStoreContract(name: string, makeStore: MakeSnapshotStore
           ids.map((id) => update(id, 1)),
         );
         expect([...(await store.load(source)).entries.keys()].sort()).toEqual([...ids].sort());
+      });
+    });
+
+    describe('pending entries (write-ahead intent of a publish group)', () => {
+      it('load back with their type, version and hash, beside the committed entries, which they leave alone', async () => {
+        const held = await lease();
+        await store.commit(held, [update('1', 1), update('3', 1)]);
+        const group = [pending('1', 2), pending('2', 1, EventType.created), pending('3', 2, EventType.deleted)];
+        await store.recordPending(held, group);
+        const state = await store.load(source);
+        expect(Object.fromEntries(state.pending)).toEqual(shown(...group));
+        expect(Object.fromEntries(state.entries)).toEqual({
+          '1': { hash: 'h-1-1', version: 1, deleted: false },
+          '3': { hash: 'h-3-1', version: 1, deleted: false },
+        });
+      });
+
+      it('do not initialize the source: a crash in the first group still leaves a cold start', async () => {
+        await store.recordPending(await lease(), [pending('1', 1, EventType.created)]);
+        const state = await store.load(source);
+        expect(state.initialized).toBe(false);
+        expect(state.entries.size).toBe(0);
+        expect(Object.fromEntries(state.pending)).toEqual(shown(pending('1', 1, EventType.created)));
+      });
+
+      it('a commit clears the ones it covers and keeps the rest (a partly acknowledged group)', async () => {
+        const held = await lease();
+        await store.recordPending(held, [pending('a', 1, EventType.created), pending('b', 4), pending('c', 2)]);
+        await store.commit(held, [update('a', 1), update('b', 4)]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(pending('c', 2)));
+        await store.commit(held, [update('c', 2)]);
+        expect((await store.load(source)).pending.size).toBe(0);
+      });
+
+      it('a commit of a higher version covers one (a change that superseded it), a lower version does not', async () => {
+        const held = await lease();
+        await store.recordPending(held, [pending('up', 2), pending('down', 3)]);
+        await store.commit(held, [update('up', 3), update('down', 2)]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(pending('down', 3)));
+      });
+
+      it('a newer entry of an entity supersedes its older one, and an older one recorded later does not hide it', async () => {
+        const held = await lease();
+        await store.recordPending(held, [pending('a', 2, EventType.updated, 'first'), pending('b', 1)]);
+        await store.recordPending(held, [pending('a', 3, EventType.updated, 'second')]);
+        await store.recordPending(held, [pending('a', 2, EventType.updated, 'late')]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(
+          shown(pending('a', 3, EventType.updated, 'second'), pending('b', 1)),
+        );
+        await store.commit(held, [update('a', 3)]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(pending('b', 1)));
+      });
+
+      it('within one call the last entry of an entity wins', async () => {
+        const held = await lease();
+        await store.recordPending(held, [
+          pending('a', 2, EventType.updated, 'x'),
+          pending('a', 2, EventType.updated, 'y'),
+        ]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(
+          shown(pending('a', 2, EventType.updated, 'y')),
+        );
+      });
+
+      it('recording the same group again (a bus that refuses it every cycle) still shows it once, and one commit clears it', async () => {
+        const held = await lease();
+        const group = Array.from({ length: 50 }, (_, i) => pending(`e${i}`, 2));
+        for (let cycle = 0; cycle < 3; cycle++) await store.recordPending(held, group);
+        expect((await store.load(source)).pending.size).toBe(50);
+        await store.commit(
+          held,
+          group.map((p) => update(p.entityId, p.version)),
+        );
+        expect((await store.load(source)).pending.size).toBe(0);
+      });
+
+      it('sources never see each other’s pending entries', async () => {
+        await store.recordPending(await lease(source), [pending('1', 2)]);
+        await store.commit(await lease(other), [update('1', 2)]);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(pending('1', 2)));
+        expect((await store.load(other)).pending.size).toBe(0);
+      });
+
+      it('entity ids are kept exactly, including empty, reserved, unicode and unpaired surrogates', async () => {
+        const ids = ['a/b', 'A/b', 'é-ü', ' spaced ', '', '__x__', '\ud800lone', 'x'.repeat(2_000)];
+        await store.recordPending(
+          await lease(),
+          ids.map((id) => pending(id, 2, EventType.updated, 'h')),
+        );
+        expect([...(await store.load(source)).pending.keys()].sort()).toEqual([...ids].sort());
+      });
+
+      it('a group of 1,000 entries with 200-character ids is recorded whole and cleared whole', async () => {
+        const held = await lease();
+        const group = Array.from({ length: 1_000 }, (_, i) => pending(`${i}-`.padEnd(200, 'x'), 1 + (i % 3)));
+        await store.recordPending(held, group);
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(...group));
+        await store.commit(
+          held,
+          group.map((p) => update(p.entityId, p.version)),
+        );
+        expect((await store.load(source)).pending.size).toBe(0);
       });
     });
 
@@ -223,6 +346,22 @@ export function snapshotStoreContract(name: string, makeStore: MakeSnapshotStore
         const held = await lease(source);
         await leaseLostError(store.commit({ ...held, source: other }, [update('1', 1)]));
         expect((await store.load(other)).initialized).toBe(false);
+      });
+
+      it('recording pending entries with a lost lease is refused with SNAPSHOT.LEASE_LOST and records nothing', async () => {
+        const held = await lease();
+        clock.advance(TTL_MS);
+        await lease(source, 'poller-b');
+        await leaseLostError(store.recordPending(held, [pending('1', 1, EventType.created)]));
+        expect((await store.load(source)).pending.size).toBe(0);
+      });
+
+      it('a refused commit clears no pending entry', async () => {
+        const held = await lease();
+        await store.recordPending(held, [pending('1', 2)]);
+        clock.advance(TTL_MS);
+        await leaseLostError(store.commit(held, [update('1', 2)]));
+        expect(Object.fromEntries((await store.load(source)).pending)).toEqual(shown(pending('1', 2)));
       });
 
       it('a renewed lease keeps committing past the first TTL', async () => {

@@ -92,6 +92,60 @@ describe('crash safety of the real process', () => {
     ]);
   });
 
+  it('killed after publishing, then the API changed back before the next run: the next run supersedes what was published and the current view equals the API', async () => {
+    s = await sandbox({ carts: 12, extraYaml: 'poller:\n  leaseTtl: 1s\n  publishBatchSize: 5\n' });
+    const args = ['run', '--config', s.configFile, '--data-dir', s.dataDir, '--once'];
+    expect((await changefeed(args)).code).toBe(0);
+    const cart = (id: number) => {
+      const found = s.api.store.getCart(id);
+      if (found === undefined) throw new Error(`test setup: cart ${id} is missing`);
+      return found;
+    };
+    const [one, two, three] = [cart(1), cart(2), cart(3)];
+
+    s.api.store.putCart({ ...one, note: 'B: published, never committed, then reverted' });
+    s.api.store.deleteCart(2);
+    s.api.store.putCart({ ...three, note: 'B: published, never committed' });
+    s.api.store.putCart({ id: 50, note: 'created, published, then gone again' });
+    const crashed = await changefeed(args, { env: { CHANGEFEED_FAILPOINT: 'poller.after-publish:kill' } });
+    expect(crashed.signal).toBe('SIGKILL');
+    // Before the next run the API goes back to what the snapshot committed (1, 2, 50), or on to a third state (3).
+    s.api.store.putCart(one);
+    s.api.store.putCart(two);
+    s.api.store.deleteCart(50);
+    s.api.store.putCart({ ...three, note: 'C' });
+
+    const after = await changefeed(args);
+    expect(after.stderr).toMatch(/^(.*leased by another poller.*\n)?$/);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toContain('1 created, 2 updated, 1 deleted');
+
+    await expectExactlyTheApiState(s);
+    await expectOneEventIdPerChange(s);
+    // Every change row is explained: the killed run's events did land (the bus had acknowledged them),
+    // and each is superseded by a higher version; the other carts have only their creation.
+    const changes = await s.query(
+      "select event_type, entity_id, version, data->>'note' as note from carts_changes where entity_id in ('1', '2', '3', '50') group by all order by entity_id, version",
+    );
+    expect(changes).toEqual([
+      { event_type: 'created', entity_id: '1', version: 1, note: null },
+      { event_type: 'updated', entity_id: '1', version: 2, note: 'B: published, never committed, then reverted' },
+      { event_type: 'updated', entity_id: '1', version: 3, note: null },
+      { event_type: 'created', entity_id: '2', version: 1, note: null },
+      { event_type: 'deleted', entity_id: '2', version: 2, note: null },
+      { event_type: 'created', entity_id: '2', version: 3, note: null },
+      { event_type: 'created', entity_id: '3', version: 1, note: null },
+      { event_type: 'updated', entity_id: '3', version: 2, note: 'B: published, never committed' },
+      { event_type: 'updated', entity_id: '3', version: 3, note: 'C' },
+      { event_type: 'created', entity_id: '50', version: 1, note: 'created, published, then gone again' },
+      { event_type: 'deleted', entity_id: '50', version: 2, note: null },
+    ]);
+    const others = await s.query(
+      "select count(*)::integer as n from carts_changes where entity_id not in ('1', '2', '3', '50') and not (event_type = 'created' and version = 1)",
+    );
+    expect(others).toEqual([{ n: 0 }]);
+  });
+
   it('killed during its cold start, the next run completes the backfill with no event doubled in the current view', async () => {
     s = await sandbox({ carts: 23, extraYaml: 'poller:\n  leaseTtl: 1s\n  publishBatchSize: 5\n' });
     const args = ['run', '--config', s.configFile, '--data-dir', s.dataDir, '--once'];

@@ -4,6 +4,8 @@ import type {
   EventPublisher,
   Lease,
   OutboundMessage,
+  PendingEntry,
+  PendingUpdate,
   PublishOutcome,
   SnapshotEntry,
   SnapshotState,
@@ -17,7 +19,13 @@ export class MemorySnapshotStore implements SnapshotStore {
   readonly initialized = new Set<string>();
   readonly leases = new Map<string, Lease>();
   readonly cursors = new Map<string, string>();
+  /**
+   * Per source and entity, the highest-version pending entry not yet covered. The SQL and
+   * Firestore stores keep one record per `recordPending` call; what `load` shows is the same.
+   */
+  readonly pending = new Map<string, Map<string, PendingEntry>>();
   readonly commits: { source: string; updates: SnapshotUpdate[] }[] = [];
+  readonly pendingRecords: { source: string; pending: PendingUpdate[] }[] = [];
   /** When set, the next commit rejects with this error and writes nothing. */
   failNextCommit: Error | undefined;
 
@@ -27,7 +35,21 @@ export class MemorySnapshotStore implements SnapshotStore {
     return Promise.resolve({
       initialized: this.initialized.has(source),
       entries: new Map(this.entries.get(source) ?? []),
+      pending: new Map(this.pending.get(source) ?? []),
     });
+  }
+
+  recordPending(lease: Lease, pending: readonly PendingUpdate[]): Promise<void> {
+    if (!this.holds(lease)) return Promise.reject(new AppError('SNAPSHOT.LEASE_LOST', 'lease lost'));
+    const map = this.pending.get(lease.source) ?? new Map<string, PendingEntry>();
+    // The last entry of an entity in one call wins; across calls the highest version does.
+    const lastPerEntity = new Map(pending.map((p) => [p.entityId, p]));
+    for (const { entityId, type, hash, version } of lastPerEntity.values()) {
+      if ((map.get(entityId)?.version ?? 0) <= version) map.set(entityId, { type, hash, version });
+    }
+    this.pending.set(lease.source, map);
+    this.pendingRecords.push({ source: lease.source, pending: [...pending] });
+    return Promise.resolve();
   }
 
   commit(lease: Lease, updates: readonly SnapshotUpdate[]): Promise<void> {
@@ -36,16 +58,22 @@ export class MemorySnapshotStore implements SnapshotStore {
       this.failNextCommit = undefined;
       return Promise.reject(e);
     }
-    const held = this.leases.get(lease.source);
-    if (held?.holder !== lease.holder || held.expiresAt.getTime() <= this.clock.now().getTime()) {
-      return Promise.reject(new AppError('SNAPSHOT.LEASE_LOST', 'lease lost'));
-    }
+    if (!this.holds(lease)) return Promise.reject(new AppError('SNAPSHOT.LEASE_LOST', 'lease lost'));
     const map = this.entries.get(lease.source) ?? new Map<string, SnapshotEntry>();
-    for (const u of updates) map.set(u.entityId, { hash: u.hash, version: u.version, deleted: u.deleted });
+    const pending = this.pending.get(lease.source);
+    for (const u of updates) {
+      map.set(u.entityId, { hash: u.hash, version: u.version, deleted: u.deleted });
+      if ((pending?.get(u.entityId)?.version ?? Infinity) <= u.version) pending?.delete(u.entityId);
+    }
     this.entries.set(lease.source, map);
     this.initialized.add(lease.source);
     this.commits.push({ source: lease.source, updates: [...updates] });
     return Promise.resolve();
+  }
+
+  private holds(lease: Lease): boolean {
+    const held = this.leases.get(lease.source);
+    return held?.holder === lease.holder && held.expiresAt.getTime() > this.clock.now().getTime();
   }
 
   acquireLease(source: string, holder: string, ttlMs: number): Promise<Lease | null> {

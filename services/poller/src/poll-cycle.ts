@@ -3,7 +3,9 @@ import {
   baselineUpdates,
   diffSnapshot,
   hashRecord,
+  pendingUpdateFor,
   prepareRecords,
+  reconcilePending,
   snapshotUpdateFor,
   type CurrentRecord,
   type DetectedChange,
@@ -29,15 +31,16 @@ import type { SourceLease } from './source-lease';
 
 export interface PollCycleDeps {
   readonly sourceClient: SourceClient;
-  readonly snapshots: Pick<SnapshotStore, 'load' | 'commit'>;
+  readonly snapshots: Pick<SnapshotStore, 'load' | 'recordPending' | 'commit'>;
   readonly publisher: EventPublisher;
   readonly runLog: RunLog;
   readonly clock: Clock;
   readonly logger: Logger;
   /**
    * Runs after a publish group was acknowledged and before its snapshot commit: the one moment
-   * where a crash leaves events on the bus that the snapshot does not know about. Tests kill the
-   * process here to prove the next cycle re-emits the same event ids.
+   * where a crash leaves events on the bus that the committed snapshot does not know about (only
+   * the group's pending record does). Tests kill the process here to prove the next cycle
+   * re-emits the same event ids, or supersedes them when the API has moved on or back.
    */
   readonly afterPublish?: () => Promise<void> | void;
 }
@@ -85,9 +88,20 @@ const NO_SKIPS: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
 /**
  * One poll of one stream source: fetch the whole current state, key and hash it, diff it against
  * the snapshot, publish one CloudEvent per change, and commit the snapshot only for the entities
- * whose events the bus acknowledged. A crash at any point therefore loses nothing: what was not
- * committed is detected again next cycle, with the same event ids, and the warehouse drops the
- * duplicates. Never throws for a failed cycle: the result (and the audit row) say so.
+ * whose events the bus acknowledged. Never throws for a failed cycle: the result (and the audit
+ * row) say so.
+ *
+ * Why a crash loses nothing: before a group is published, its events are recorded as *pending*
+ * in the snapshot store (write-ahead intent, one write per group, fenced by the lease); the
+ * group's commit clears them. A crash between publish and commit leaves events that may or may
+ * not have reached the warehouse, and the next cycle sees them as pending (`reconcilePending`):
+ * - the API still shows the pending state: the same event ids again; the warehouse drops copies;
+ * - the API shows anything else, including the committed state it went back to: an event at a
+ *   version above both the committed and the pending one, so `<table>_current` ends at the API's
+ *   state whether the pending event landed or not. Without the pending record a revert would diff
+ *   as "unchanged" against the snapshot and the warehouse would keep the uncommitted state.
+ * A cycle stopped or refused before a group was recorded leaves the earlier pending entries as
+ * they are, for the next cycle.
  */
 export async function runPollCycle(
   deps: PollCycleDeps,
@@ -99,7 +113,7 @@ export async function runPollCycle(
   const logger = deps.logger.child({ source: source.name });
   const runId = (options.newRunId ?? randomUUID)();
   const startedAt = clock.now();
-  const timings = { fetchMs: 0, diffMs: 0, publishMs: 0, commitMs: 0 };
+  const timings = { fetchMs: 0, diffMs: 0, pendingMs: 0, publishMs: 0, commitMs: 0 };
 
   let coldStart = false;
   let pages = 0;
@@ -144,7 +158,9 @@ export async function runPollCycle(
       current.set(prepared.ids[i] as string, { record, hash: hashRecord(record) });
     });
 
-    if (coldStart && source.coldStart === 'baseline') {
+    // A cold start that left pending events (an earlier `emit` cycle crashed in its first groups)
+    // is finished as it began: a baseline would commit states the warehouse may not show.
+    if (coldStart && source.coldStart === 'baseline' && snapshot.pending.size === 0) {
       const updates = baselineUpdates(current);
       counts = { ...NO_COUNTS, unchanged: updates.length };
       timings.diffMs = Date.now() - mark;
@@ -153,7 +169,8 @@ export async function runPollCycle(
       timings.commitMs = Date.now() - mark;
       logger.info('cold start: baseline recorded without events', { runId, entities: updates.length });
     } else {
-      const diff = diffSnapshot(current, snapshot.entries);
+      const { entries, pending } = snapshot;
+      const diff = reconcilePending(diffSnapshot(current, entries), current, entries, pending);
       counts = diff.counts;
       timings.diffMs = Date.now() - mark;
       assertDeletionsPlausible(counts.deleted, snapshot.entries, {
@@ -163,12 +180,23 @@ export async function runPollCycle(
       });
       const time = clock.now();
       const groups = chunk(diff.changes, options.publishBatchSize);
+      if (diff.resolved.length > 0) {
+        mark = Date.now();
+        await lease.renew();
+        await deps.snapshots.commit(lease.current, diff.resolved);
+        timings.commitMs += Date.now() - mark;
+      }
       for (const [i, group] of groups.entries()) {
         if (options.signal?.aborted === true) {
           notAttempted = groups.slice(i).reduce((n, g) => n + g.length, 0);
           error = `stopped before all changes were published; ${notAttempted} left for the next cycle`;
           break;
         }
+        mark = Date.now();
+        // The fetch may have outlived the lease; later groups ride on the renewal before each commit.
+        if (i === 0) await lease.renew();
+        await deps.snapshots.recordPending(lease.current, group.map(pendingUpdateFor));
+        timings.pendingMs += Date.now() - mark;
         mark = Date.now();
         const outcome = await publishGroup(deps, source, group, time);
         timings.publishMs += Date.now() - mark;

@@ -7,15 +7,30 @@ import {
   type Query,
   type Transaction,
 } from '@google-cloud/firestore';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../../config/defaults';
 import { AppError } from '../../errors';
 import { assertLeaseHeld, positiveTtl } from '../lease-rules';
+import { lastPendingPerEntity, mergePendingRecords, versionsById } from '../pending-rules';
+import {
+  packPendingParts,
+  parsePendingDoc,
+  PENDING_COLLECTION,
+  pendingDocData,
+  pendingDocId,
+  pendingDocOverheadBytes,
+  pendingEntriesPatch,
+  planPendingPrune,
+  type PendingDoc,
+  type PendingPart,
+} from './firestore-pending-docs';
 import { firestoreSnapshotError } from './firestore-snapshot-errors';
 import {
+  EventType,
   systemClock,
   type Clock,
   type Lease,
+  type PendingUpdate,
   type SnapshotEntry,
   type SnapshotState,
   type SnapshotStore,
@@ -85,6 +100,12 @@ const TRANSACTION_BUDGET_BYTES = 3 * 1024 * 1024;
 /** Room kept in each transaction for the meta document's patch. */
 const META_PATCH_RESERVE_BYTES = 256 * 1024;
 
+/**
+ * Room kept in a transaction for rewriting the pending documents it makes partly obsolete (see
+ * `planPendingPrune`). A source has about one group of them, so this is rarely even approached.
+ */
+const PENDING_REWRITE_RESERVE_BYTES = 1024 * 1024;
+
 /** Bumped with every layout change; a store refuses sources written by a newer one. */
 const SCHEMA_VERSION = 1;
 
@@ -118,6 +139,8 @@ interface SourceLayout {
   readonly cursor: DocumentReference;
   readonly limits: BucketLimits;
   bucket(id: string): DocumentReference;
+  readonly pending: Query;
+  pendingDoc(id: string): DocumentReference;
 }
 
 interface SourceMeta {
@@ -147,7 +170,9 @@ interface Overflow {
  *   upper bound of each bucket's load;
  * - `snapshotBuckets/<bucket id>`: `e: { <entity id>: [hash, version, deleted] }` (plus `l` for ids no
  *   map key can hold; see `EntryField`);
- * - `sourceState/lease` (`holder`, `expiresAtMs`) and `sourceState/cursor` (`cursor`).
+ * - `sourceState/lease` (`holder`, `expiresAtMs`) and `sourceState/cursor` (`cursor`);
+ * - `pendingGroups/<group>-<part>`: the entries of a publish group recorded before it was published
+ *   and not yet committed (see `firestore-pending-docs.ts`); usually none or one document.
  * Sources whose name is not a plain document id are stored under `~<sha256 of the name>`.
  *
  * **Buckets adapt by splitting, one bucket at a time** (extendible hashing without a directory
@@ -172,6 +197,13 @@ interface Overflow {
  * are over ~1 KB) lands whole or not at all. A larger group lands in consecutive transactions, each
  * fenced by the lease: if the lease is lost midway, the groups already written stay — safe, since the
  * poller only commits entries whose events were acknowledged, but not the contract's "nothing".
+ *
+ * **Pending groups** (`recordPending`) are written in one transaction with the lease check: one
+ * document per group, or several when the group's entries weigh more than `maxBucketBytes` (1,000
+ * entries with ids of ~500 characters or more), and several transactions when they weigh more than
+ * one transaction may carry. That split is safe because all of it is written before the group is
+ * published. Every commit round reads the pending documents (a query, usually of one document) and
+ * deletes, or rewrites, what its updates make obsolete, in the same transaction as the updates.
  *
  * `close()` does not terminate the Firestore client: whoever built it owns it.
  * https://cloud.google.com/firestore/docs/manage-data/transactions
@@ -211,7 +243,7 @@ export class FirestoreSnapshotStore implements SnapshotStore {
     return { ...this.counters };
   }
 
-  /** Reads the meta document and every bucket in one read-only transaction: 1 + B documents. */
+  /** Reads the meta document, every bucket and the pending documents in one read-only transaction: 1 + B + P reads. */
   load(source: string): Promise<SnapshotState> {
     return this.transaction(
       `loading "${source}"`,
@@ -219,17 +251,50 @@ export class FirestoreSnapshotStore implements SnapshotStore {
         const layout = this.layoutOf(source);
         const [metaSnap] = await tx.getAll(layout.meta);
         const meta = parseMeta(metaSnap, layout);
+        // A crash during a cold start's first group leaves pending documents and no meta document.
+        const pending = mergePendingRecords((await readPendingDocs(tx, layout)).map((doc) => doc.entries));
         const entries = new Map<string, SnapshotEntry>();
-        if (!meta.exists) return { initialized: false, entries };
+        if (!meta.exists) return { initialized: false, entries, pending };
         for (const doc of await tx.query(layout.buckets)) {
           // Only the buckets the meta document names; a split removes its parent in the same transaction.
           if (!meta.directory.has(doc.id)) continue;
           forEachEntry(doc.data() ?? {}, doc.ref.path, (entityId, entry) => entries.set(entityId, entry));
         }
-        return { initialized: meta.initialized, entries };
+        return { initialized: meta.initialized, entries, pending };
       },
       { readOnly: true },
     );
+  }
+
+  /**
+   * Refuses, before anything is written, the entries `commit` would refuse later: a group whose
+   * entries could never be committed must not reach the bus. Then writes the group's documents,
+   * as many per transaction as fit, each transaction fenced by the lease.
+   */
+  recordPending(lease: Lease, pending: readonly PendingUpdate[]): Promise<void> {
+    const what = `recording ${pending.length} pending entries of "${lease.source}"`;
+    return this.guard(what, async () => {
+      const layout = this.layoutOf(lease.source);
+      const entries = lastPendingPerEntity(pending);
+      this.checkEntries(
+        lease.source,
+        entries.map((p) => encodeUpdate({ ...p, deleted: p.type === EventType.deleted })),
+      );
+      const group = randomUUID();
+      const overhead = pendingDocOverheadBytes(
+        layout.pendingDoc(pendingDocId(group, 999_999)).path.split('/'),
+        lease.source,
+        group,
+      );
+      let rest = packPendingParts(entries, this.maxBucketBytes - overhead);
+      let part = 0;
+      do {
+        const parts = takeWithin(rest, TRANSACTION_BUDGET_BYTES - PENDING_REWRITE_RESERVE_BYTES, (p) => p.bytes);
+        await this.transaction(what, (tx) => this.recordPendingRound(tx, lease, layout, { group, part, parts }));
+        part += parts.length;
+        rest = rest.slice(parts.length);
+      } while (rest.length > 0);
+    });
   }
 
   commit(lease: Lease, updates: readonly SnapshotUpdate[]): Promise<void> {
@@ -239,12 +304,7 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       // The last update of an entity wins, as in an upsert.
       const byId = new Map<string, StoredEntry>();
       for (const u of updates) byId.set(u.entityId, encodeUpdate(u));
-      const maxEntryBytes = Math.floor(this.maxBucketBytes * MAX_ENTRY_SHARE);
-      for (const e of byId.values()) {
-        if (e.bytes > maxEntryBytes) throw entryTooLarge(lease.source, e, maxEntryBytes);
-        // Firestore strings must be valid UTF-8; it would refuse the whole write (UNKNOWN, after retries).
-        if (LONE_SURROGATE.test(e.entry.hash)) throw invalidHash(lease.source, e);
-      }
+      this.checkEntries(lease.source, byId.values());
       let rest = [...byId.values()];
       // Each round applies a chunk of updates or cuts at least one bucket, and every cut bucket ends
       // up no fuller than its share of the chunk allows; the cap only guards against a bug looping.
@@ -324,6 +384,37 @@ export class FirestoreSnapshotStore implements SnapshotStore {
     return Promise.resolve();
   }
 
+  private checkEntries(source: string, entries: Iterable<StoredEntry>): void {
+    const maxEntryBytes = Math.floor(this.maxBucketBytes * MAX_ENTRY_SHARE);
+    for (const e of entries) {
+      if (e.bytes > maxEntryBytes) throw entryTooLarge(source, e, maxEntryBytes);
+      // Firestore strings must be valid UTF-8; it would refuse the whole write (UNKNOWN, after retries).
+      if (LONE_SURROGATE.test(e.entry.hash)) throw invalidHash(source, e);
+    }
+  }
+
+  /**
+   * Writes parts of a pending group after the lease check, and prunes the entries they make
+   * obsolete from older groups' documents (a bus that refuses every cycle would otherwise leave
+   * one more group per cycle).
+   */
+  private async recordPendingRound(
+    tx: CountingTransaction,
+    lease: Lease,
+    layout: SourceLayout,
+    write: { readonly group: string; readonly part: number; readonly parts: readonly PendingPart[] },
+  ): Promise<void> {
+    const [leaseSnap] = await tx.getAll(layout.lease);
+    const nowMs = this.clock.now().getTime();
+    assertLeaseHeld(lease, parseLease(leaseSnap, layout), nowMs);
+    const older = (await readPendingDocs(tx, layout)).filter((doc) => doc.group !== write.group);
+    write.parts.forEach((p, i) => {
+      const fields = { source: layout.source, group: write.group, part: write.part + i, recordedAtMs: nowMs };
+      tx.set(layout.pendingDoc(pendingDocId(write.group, fields.part)), pendingDocData(fields, p.json));
+    });
+    prunePending(tx, layout, older, versionsById(write.parts.flatMap((p) => p.entries)));
+  }
+
   /**
    * One round of a commit: applies the next transaction-sized chunk of `rest` and returns how many
    * updates it applied, or cuts the buckets the chunk would overfill and returns 0.
@@ -337,8 +428,14 @@ export class FirestoreSnapshotStore implements SnapshotStore {
     const [leaseSnap, metaSnap] = await tx.getAll(layout.lease, layout.meta);
     assertLeaseHeld(lease, parseLease(leaseSnap, layout), this.clock.now().getTime());
     const meta = parseMeta(metaSnap, layout);
+    const pending = await readPendingDocs(tx, layout);
 
-    const chunk = takeChunk(rest, TRANSACTION_BUDGET_BYTES - META_PATCH_RESERVE_BYTES);
+    const reserve = pending.length > 0 ? PENDING_REWRITE_RESERVE_BYTES : 0;
+    const chunk = takeWithin(
+      rest,
+      TRANSACTION_BUDGET_BYTES - META_PATCH_RESERVE_BYTES - reserve,
+      (e) => e.requestBytes,
+    );
     const groups = new Map<string, StoredEntry[]>();
     for (const e of chunk) {
       const id = meta.directory.bucketOf(e.bits);
@@ -363,6 +460,13 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       loads[id] = [load.count, load.bytes];
     }
     tx.set(layout.meta, metaPatch(layout, { initialized: true, buckets: loads }), { merge: true });
+    // Only what this transaction commits: a later round may never land if the lease is lost.
+    prunePending(
+      tx,
+      layout,
+      pending,
+      versionsById(chunk.map((e) => ({ entityId: e.entityId, version: e.entry.version }))),
+    );
     return chunk.length;
   }
 
@@ -416,6 +520,7 @@ export class FirestoreSnapshotStore implements SnapshotStore {
     const meta = this.root.doc(docId);
     const buckets = meta.collection(BUCKETS_COLLECTION);
     const state = meta.collection(STATE_COLLECTION);
+    const pending = meta.collection(PENDING_COLLECTION);
     // The deepest bucket id has the longest document name; size every bucket as if it were that one.
     const overhead = bucketOverheadBytes([...buckets.path.split('/'), ROOT_BUCKET_ID + '0'.repeat(MAX_BUCKET_DEPTH)]);
     return {
@@ -426,6 +531,8 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       cursor: state.doc(CURSOR_DOC),
       limits: { maxEntries: this.maxEntries, maxEntryBytes: this.maxBucketBytes - overhead },
       bucket: (id) => buckets.doc(id),
+      pending,
+      pendingDoc: (id) => pending.doc(id),
     };
   }
 
@@ -498,12 +605,29 @@ class CountingTransaction {
   }
 }
 
-/** The longest prefix of `rest` whose writes fit in `budget` bytes (at least one update). */
-function takeChunk(rest: readonly StoredEntry[], budget: number): readonly StoredEntry[] {
+async function readPendingDocs(tx: CountingTransaction, layout: SourceLayout): Promise<PendingDoc[]> {
+  return (await tx.query(layout.pending)).map((doc) => parsePendingDoc(doc.id, doc.data() ?? {}, doc.ref.path));
+}
+
+function prunePending(
+  tx: CountingTransaction,
+  layout: SourceLayout,
+  docs: readonly PendingDoc[],
+  covering: ReadonlyMap<string, number>,
+): void {
+  if (docs.length === 0) return;
+  const plan = planPendingPrune(docs, covering, PENDING_REWRITE_RESERVE_BYTES);
+  for (const id of plan.deletes) tx.delete(layout.pendingDoc(id));
+  for (const { id, json } of plan.rewrites) tx.set(layout.pendingDoc(id), pendingEntriesPatch(json), { merge: true });
+}
+
+/** The longest prefix of `rest` whose writes fit in `budget` bytes (at least one item). */
+function takeWithin<T>(rest: readonly T[], budget: number, costOf: (item: T) => number): readonly T[] {
   let used = 0;
   let n = 0;
   while (n < rest.length) {
-    const cost = rest[n]?.requestBytes ?? 0;
+    const item = rest[n];
+    const cost = item === undefined ? 0 : costOf(item);
     if (n > 0 && used + cost > budget) break;
     used += cost;
     n += 1;

@@ -2,9 +2,18 @@ import Database from 'better-sqlite3';
 import { AppError } from '../../errors';
 import { assertLeaseHeld, positiveTtl } from '../lease-rules';
 import {
+  decodePendingRecord,
+  encodePendingRecord,
+  lastPendingPerEntity,
+  mergePendingRecords,
+  versionsById,
+  withoutCovered,
+} from '../pending-rules';
+import {
   systemClock,
   type Clock,
   type Lease,
+  type PendingUpdate,
   type SnapshotEntry,
   type SnapshotState,
   type SnapshotStore,
@@ -24,8 +33,11 @@ export interface SqliteSnapshotStoreOptions {
  */
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
-/** Bumped with every schema change; `open` refuses files from a newer version. */
-const SCHEMA_VERSION = 1;
+/**
+ * Bumped with every schema change; `open` refuses files from a newer version. Version 2 added
+ * `pending`: `open` creates it in a version-1 file, whose other tables are unchanged.
+ */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS entries (
@@ -49,9 +61,20 @@ CREATE TABLE IF NOT EXISTS cursors (
   source TEXT NOT NULL PRIMARY KEY,
   cursor TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending (
+  id      INTEGER PRIMARY KEY,
+  source  TEXT    NOT NULL,
+  entries TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_source ON pending (source);
 `;
 
 type EntryRow = [entityId: string, hash: string, version: number, deleted: number];
+
+interface PendingRow {
+  readonly id: number;
+  readonly entries: string;
+}
 
 interface LeaseRow {
   readonly holder: string;
@@ -60,9 +83,11 @@ interface LeaseRow {
 
 /**
  * The poller's snapshot in a local SQLite file: one row per entity (tombstones included), the
- * per-source "initialized" flag, the lease that lets one poller own a source, and the batch
- * cursors. Entries are keyed (source, entity_id) in a WITHOUT ROWID table, so a source's
- * entries sit together in the primary-key b-tree and `load` is one range scan.
+ * per-source "initialized" flag, the lease that lets one poller own a source, the batch cursors,
+ * and one `pending` row per recorded publish group (its entries as one JSON array, so recording a
+ * group costs one row write; a source has at most a few such rows). Entries are keyed
+ * (source, entity_id) in a WITHOUT ROWID table, so a source's entries sit together in the
+ * primary-key b-tree and `load` is one range scan.
  * https://www.sqlite.org/withoutrowid.html
  */
 export class SqliteSnapshotStore implements SnapshotStore {
@@ -73,7 +98,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
     private readonly file: string,
     private readonly clock: Clock,
   ) {
-    this.statements = prepareStatements(db);
+    this.statements = prepareStatements(db, file);
   }
 
   /** Opens or creates the store; the file's directory must exist. `':memory:'` gives a private store. */
@@ -100,6 +125,13 @@ export class SqliteSnapshotStore implements SnapshotStore {
 
   load(source: string): Promise<SnapshotState> {
     return this.run(`loading "${source}"`, () => this.statements.load.deferred(source));
+  }
+
+  /** One IMMEDIATE transaction, like `commit`: the lease check, the new row, and the older rows it supersedes. */
+  recordPending(lease: Lease, pending: readonly PendingUpdate[]): Promise<void> {
+    return this.run(`recording ${pending.length} pending entries of "${lease.source}"`, () =>
+      this.statements.recordPending.immediate(lease, pending, this.clock.now().getTime()),
+    );
   }
 
   /**
@@ -183,7 +215,7 @@ function migrate(db: Database.Database, file: string): void {
   }).immediate();
 }
 
-function prepareStatements(db: Database.Database) {
+function prepareStatements(db: Database.Database, file: string) {
   const entries = db
     .prepare<[string], EntryRow>('SELECT entity_id, hash, version, deleted FROM entries WHERE source = ?')
     .raw();
@@ -196,6 +228,34 @@ function prepareStatements(db: Database.Database) {
   const markInitialized = db.prepare<[string]>(
     'INSERT INTO sources (source, initialized) VALUES (?, 1) ON CONFLICT (source) DO UPDATE SET initialized = 1',
   );
+  const pendingOf = db.prepare<[string], PendingRow>('SELECT id, entries FROM pending WHERE source = ? ORDER BY id');
+  const insertPending = db.prepare<[string, string]>('INSERT INTO pending (source, entries) VALUES (?, ?)');
+  const updatePending = db.prepare<[string, number]>('UPDATE pending SET entries = ? WHERE id = ?');
+  const deletePending = db.prepare<[number]>('DELETE FROM pending WHERE id = ?');
+  const readPending = (source: string): { id: number; entries: PendingUpdate[] }[] =>
+    pendingOf
+      .all(source)
+      .map((row) => ({ id: row.id, entries: decodePendingRecord(row.entries, `"${file}" (pending row ${row.id})`) }));
+  /** Removes from the source's pending rows what `covering` makes obsolete; rows left empty go. */
+  const prunePending = (source: string, covering: () => ReadonlyMap<string, number>): void => {
+    const rows = readPending(source);
+    if (rows.length === 0) return;
+    const versions = covering();
+    for (const row of rows) {
+      const kept = withoutCovered(row.entries, versions);
+      if (kept === undefined) continue;
+      if (kept.length === 0) deletePending.run(row.id);
+      else updatePending.run(encodePendingRecord(kept), row.id);
+    }
+  };
+  const checkLease = (lease: Lease, nowMs: number): void => {
+    const current = leaseOf.get(lease.source);
+    assertLeaseHeld(
+      lease,
+      current === undefined ? undefined : { holder: current.holder, expiresAtMs: current.expires_at },
+      nowMs,
+    );
+  };
   return {
     // One read transaction, so the flag and the entries come from the same commit.
     load: db.transaction((source: string): SnapshotState => {
@@ -204,17 +264,23 @@ function prepareStatements(db: Database.Database) {
       for (const [entityId, hash, version, deleted] of entries.iterate(source)) {
         map.set(entityId, { hash, version, deleted: deleted !== 0 });
       }
-      return { initialized: initialized.get(source) === 1, entries: map };
+      const pending = mergePendingRecords(readPending(source).map((row) => row.entries));
+      return { initialized: initialized.get(source) === 1, entries: map, pending };
+    }),
+    recordPending: db.transaction((lease: Lease, pending: readonly PendingUpdate[], nowMs: number): void => {
+      checkLease(lease, nowMs);
+      if (pending.length === 0) return;
+      const entries = lastPendingPerEntity(pending);
+      // A newer entry of the same entity makes the older one obsolete: without this, a bus that
+      // refuses every group would leave one more row per group and cycle until it recovers.
+      prunePending(lease.source, () => versionsById(entries));
+      insertPending.run(lease.source, encodePendingRecord(entries));
     }),
     commit: db.transaction((lease: Lease, updates: readonly SnapshotUpdate[], nowMs: number): void => {
-      const current = leaseOf.get(lease.source);
-      assertLeaseHeld(
-        lease,
-        current === undefined ? undefined : { holder: current.holder, expiresAtMs: current.expires_at },
-        nowMs,
-      );
+      checkLease(lease, nowMs);
       for (const u of updates) upsertEntry.run(lease.source, u.entityId, u.hash, u.version, u.deleted ? 1 : 0);
       markInitialized.run(lease.source);
+      prunePending(lease.source, () => versionsById(updates));
     }),
     // One statement decides and writes: the lease is taken when free, expired or already ours.
     acquire: db.prepare<[string, string, number, number]>(

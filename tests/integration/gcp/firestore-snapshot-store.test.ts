@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Firestore, GrpcStatus } from '@google-cloud/firestore';
 import { FirestoreSnapshotStore, type FirestoreSnapshotStoreOptions } from '@changefeed/shared/adapters/gcp';
 import { AppError } from '@changefeed/shared/errors';
-import type { Clock, Lease, SnapshotStore, SnapshotUpdate } from '@changefeed/shared/ports';
+import {
+  EventType,
+  type Clock,
+  type Lease,
+  type PendingUpdate,
+  type SnapshotStore,
+  type SnapshotUpdate,
+} from '@changefeed/shared/ports';
 import { firestoreSnapshotError } from '../../../shared/adapters/gcp/firestore-snapshot-errors';
 import { snapshotStoreContract } from '../../contract/snapshot-store.contract';
 import { FakeClock } from '../../support/source-fakes';
@@ -96,6 +103,25 @@ async function bucketDocs(source: string): Promise<BucketDoc[]> {
     const entries = Object.keys((data['e'] ?? {}) as object).length + Object.keys((data['l'] ?? {}) as object).length;
     return { id: doc.id, entries, bytes: firestoreDocumentSize(doc.ref.path, data) };
   });
+}
+
+/** The pending documents of a source, with their Firestore size, read with the client directly. */
+async function pendingDocs(source: string): Promise<{ id: string; bytes: number }[]> {
+  const snap = await db.collection(COLLECTION).doc(source).collection('pendingGroups').get();
+  return snap.docs.map((doc) => ({ id: doc.id, bytes: firestoreDocumentSize(doc.ref.path, doc.data()) }));
+}
+
+function pendingGroup(size: number, idLength: number): PendingUpdate[] {
+  return Array.from({ length: size }, (_, i) => ({
+    entityId: longId(i, idLength),
+    hash: recordHash(`r${i}`),
+    version: 2,
+    type: EventType.updated,
+  }));
+}
+
+function committed(group: readonly PendingUpdate[]): SnapshotUpdate[] {
+  return group.map((p) => ({ entityId: p.entityId, hash: p.hash, version: p.version, deleted: false }));
 }
 
 describe('FirestoreSnapshotStore', () => {
@@ -248,6 +274,108 @@ describe('FirestoreSnapshotStore', () => {
 
       expect(error).toMatchObject({ code: 'SNAPSHOT.ENTRY_TOO_LARGE', retryable: false });
       expect((await store.load(source)).initialized).toBe(false);
+    });
+  });
+
+  describe('pending groups', () => {
+    it('a publish group costs one pending document, written with the lease check and deleted by its commit', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      const group = pendingGroup(1_000, 36);
+      const before = store.stats();
+
+      await store.recordPending(held, group);
+      const afterRecord = store.stats();
+      expect(await pendingDocs(source)).toHaveLength(1);
+      await store.commit(held, committed(group));
+
+      expect(afterRecord.documentWrites - before.documentWrites).toBe(1);
+      expect(afterRecord.transactions - before.transactions).toBe(1);
+      expect(await pendingDocs(source)).toEqual([]);
+      // The commit wrote the bucket and the meta document as before, and deleted the pending one.
+      expect(store.stats().documentWrites - afterRecord.documentWrites).toBe(3);
+    });
+
+    it('1,000 entries with 1,000-character ids (over 1 MiB of JSON) are cut into documents under the bucket bound', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      const group = pendingGroup(1_000, 1_000);
+
+      await store.recordPending(held, group);
+
+      const docs = await pendingDocs(source);
+      const largest = Math.max(...docs.map((d) => d.bytes));
+      console.log(`1,000 pending entries with 1,000-character ids: ${docs.length} documents, largest ${largest} bytes`);
+      expect(docs.length).toBeGreaterThan(1);
+      expect(largest).toBeLessThanOrEqual(512 * 1024);
+      const { pending } = await store.load(source);
+      expect(pending.size).toBe(1_000);
+      expect(pending.get(longId(999, 1_000))).toEqual({ type: 'updated', hash: recordHash('r999'), version: 2 });
+      await store.commit(held, committed(group));
+      expect(await pendingDocs(source)).toEqual([]);
+    });
+
+    it('a group too large for one transaction is written in several, each fenced by the lease', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      // ~5 MB of JSON: over the emulator's 4 MiB per request.
+      const group = pendingGroup(1_000, 5_000);
+      const before = store.stats().transactions;
+
+      await store.recordPending(held, group);
+
+      expect(store.stats().transactions - before).toBeGreaterThan(1);
+      expect(Math.max(...(await pendingDocs(source)).map((d) => d.bytes))).toBeLessThanOrEqual(512 * 1024);
+      expect((await store.load(source)).pending.size).toBe(1_000);
+      clock.advance(TTL_MS);
+      await lease(store, 'poller-b');
+      expect(await rejection(store.recordPending(held, group))).toMatchObject({ code: 'SNAPSHOT.LEASE_LOST' });
+    });
+
+    it('recording the same group every cycle (a bus refusing it) keeps one copy, not one per cycle', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      const group = pendingGroup(1_000, 36);
+
+      for (let cycle = 0; cycle < 3; cycle++) await store.recordPending(held, group);
+
+      expect(await pendingDocs(source)).toHaveLength(1);
+    });
+
+    it('a commit that covers part of a pending document rewrites it with the rest', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      const group = pendingGroup(100, 36);
+      await store.recordPending(held, group);
+
+      await store.commit(held, committed(group.slice(0, 60)));
+
+      expect(await pendingDocs(source)).toHaveLength(1);
+      expect([...(await store.load(source)).pending.keys()].sort()).toEqual(
+        group
+          .slice(60)
+          .map((p) => p.entityId)
+          .sort(),
+      );
+    });
+
+    it('an entry commit would refuse is refused before the group is recorded, so it never reaches the bus', async () => {
+      const store = newStore();
+      const held = await lease(store);
+      const error = await rejection(store.recordPending(held, [...pendingGroup(3, 36), ...pendingGroup(1, 100_000)]));
+      expect(error).toMatchObject({ code: 'SNAPSHOT.ENTRY_TOO_LARGE', retryable: false });
+      expect(await pendingDocs(source)).toEqual([]);
+    });
+
+    it('a pending document that is not what the store writes fails the load as SNAPSHOT.CORRUPT', async () => {
+      const store = newStore();
+      await db
+        .collection(COLLECTION)
+        .doc(source)
+        .collection('pendingGroups')
+        .doc('x-0')
+        .set({ group: 'x', entries: '{' });
+      expect(await rejection(store.load(source))).toMatchObject({ code: 'SNAPSHOT.CORRUPT', retryable: false });
     });
   });
 

@@ -48,9 +48,10 @@ describe('SqliteSnapshotStore', () => {
 
   afterEach(() => store.close());
 
-  it('entries, leases and cursors survive close and reopen', async () => {
+  it('entries, pending entries, leases and cursors survive close and reopen', async () => {
     const lease = await store.acquireLease('carts', 'poller-a', TTL_MS);
     await store.commit(lease!, [{ entityId: '1', hash: 'h1', version: 2, deleted: true }]);
+    await store.recordPending(lease!, [{ entityId: '1', hash: 'h3', version: 3, type: 'created' }]);
     await store.setCursor('products', 'c-1');
     await store.close();
 
@@ -59,6 +60,7 @@ describe('SqliteSnapshotStore', () => {
     expect(await store.load('carts')).toEqual({
       initialized: true,
       entries: new Map([['1', { hash: 'h1', version: 2, deleted: true }]]),
+      pending: new Map([['1', { hash: 'h3', version: 3, type: 'created' }]]),
     });
     expect(await store.getCursor('products')).toBe('c-1');
     expect(await store.acquireLease('carts', 'poller-b', TTL_MS)).toBeNull();
@@ -102,6 +104,84 @@ describe('SqliteSnapshotStore', () => {
     } finally {
       await second.close();
     }
+  });
+
+  it('keeps one pending row per recorded group, and none once the group is committed', async () => {
+    const lease = (await store.acquireLease('carts', 'poller-a', TTL_MS))!;
+    const group = Array.from({ length: 1_000 }, (_, i) => ({
+      entityId: `cart-${i}`,
+      hash: `h${i}`,
+      version: 2,
+      type: 'updated' as const,
+    }));
+    const rows = (): unknown => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT count(*) FROM pending').pluck().get();
+      } finally {
+        db.close();
+      }
+    };
+
+    // A bus that refuses the group every cycle: each cycle records it again.
+    for (let cycle = 0; cycle < 3; cycle++) await store.recordPending(lease, group);
+    expect(rows()).toBe(1);
+    await store.commit(
+      lease,
+      group.slice(0, 600).map((p) => ({ entityId: p.entityId, hash: p.hash, version: 2, deleted: false })),
+    );
+    expect(rows()).toBe(1);
+    expect((await store.load('carts')).pending.size).toBe(400);
+    await store.commit(
+      lease,
+      group.slice(600).map((p) => ({ entityId: p.entityId, hash: p.hash, version: 2, deleted: false })),
+    );
+    expect(rows()).toBe(0);
+  });
+
+  it('opens a schema-1 file (before pending entries) with its entries, and records pending entries in it', async () => {
+    await store.close();
+    const old = newFile();
+    const db = new Database(old);
+    db.exec(`
+      CREATE TABLE entries (source TEXT NOT NULL, entity_id TEXT NOT NULL, hash TEXT NOT NULL, version INTEGER NOT NULL,
+        deleted INTEGER NOT NULL, PRIMARY KEY (source, entity_id)) WITHOUT ROWID;
+      CREATE TABLE sources (source TEXT NOT NULL PRIMARY KEY, initialized INTEGER NOT NULL);
+      CREATE TABLE leases (source TEXT NOT NULL PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE TABLE cursors (source TEXT NOT NULL PRIMARY KEY, cursor TEXT NOT NULL);
+      INSERT INTO entries VALUES ('carts', '1', 'h1', 4, 0);
+      INSERT INTO sources VALUES ('carts', 1);
+    `);
+    db.pragma('user_version = 1');
+    db.close();
+
+    store = SqliteSnapshotStore.open(old, { clock });
+
+    expect(await store.load('carts')).toEqual({
+      initialized: true,
+      entries: new Map([['1', { hash: 'h1', version: 4, deleted: false }]]),
+      pending: new Map(),
+    });
+    const lease = (await store.acquireLease('carts', 'poller-a', TTL_MS))!;
+    await store.recordPending(lease, [{ entityId: '1', hash: 'h5', version: 5, type: 'updated' }]);
+    expect((await store.load('carts')).pending.get('1')).toEqual({ hash: 'h5', version: 5, type: 'updated' });
+    const reopened = new Database(old, { readonly: true });
+    try {
+      expect(reopened.pragma('user_version', { simple: true })).toBe(2);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('a pending row that is not what the store writes fails the load as SNAPSHOT.CORRUPT, naming the file', async () => {
+    const db = new Database(file);
+    db.prepare('INSERT INTO pending (source, entries) VALUES (\'carts\', \'[["1", "h", 0, "updated"]]\')').run();
+    db.close();
+
+    const error = await rejection(store.load('carts'));
+
+    expect(error).toMatchObject({ code: 'SNAPSHOT.CORRUPT', retryable: false });
+    expect(error.message).toContain(file);
   });
 
   it('keeps its file in WAL mode so readers do not block the poller', async () => {

@@ -1,6 +1,8 @@
+import { hashRecord } from '@changefeed/shared/change';
+import { AppError } from '@changefeed/shared/errors';
 import { sourceSchema, type SourceConfig } from '@changefeed/shared/config';
 import { createSilentLogger } from '@changefeed/shared/log';
-import type { SourceClient } from '@changefeed/shared/ports';
+import { EventType, type SourceClient } from '@changefeed/shared/ports';
 import { runPollCycle, type PollCycleDeps } from '../../../services/poller/src/poll-cycle';
 import { SourceLease } from '../../../services/poller/src/source-lease';
 import { FakeEventPublisher, MemorySnapshotStore } from '../../support/poller-fakes';
@@ -224,6 +226,199 @@ describe('runPollCycle', () => {
     expect(first).toMatchObject({ status: 'succeeded', coldStart: true });
     const second = await w.cycle([[{ id: 1 }]]);
     expect(second.coldStart).toBe(false);
+  });
+
+  describe('a crash between publish and commit, then an API that changed back or moved on', () => {
+    const crash = {
+      afterPublish: () => {
+        throw new Error('killed after publish');
+      },
+    };
+
+    /** What the warehouse's `_current` view would show: per entity, the highest version published. */
+    function warehouseView(publisher: FakeEventPublisher): Record<string, unknown> {
+      const latest = new Map<string, { version: number; type: string; data: unknown }>();
+      for (const m of publisher.published) {
+        const entity = m.attributes['ce-subject'] ?? '';
+        const version = Number(m.attributes['ce-cfversion']);
+        const type = (m.attributes['ce-type'] ?? '').split('.').pop() ?? '';
+        const seen = latest.get(entity);
+        if (seen === undefined || seen.version < version) {
+          latest.set(entity, { version, type, data: type === 'deleted' ? null : JSON.parse(m.data.toString()) });
+        }
+      }
+      return Object.fromEntries([...latest].filter(([, v]) => v.type !== 'deleted').map(([id, v]) => [id, v.data]));
+    }
+
+    it('an update published but not committed, then reverted: the revert is emitted above the lost version', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1, n: 'A' }]]);
+      expect(await w.cycle([[{ id: 1, n: 'B' }]], crash)).toMatchObject({ status: 'failed', published: 1 });
+
+      const after = await w.cycle([[{ id: 1, n: 'A' }]]);
+
+      expect(after).toMatchObject({ status: 'succeeded', published: 1 });
+      expect(after.counts).toEqual({ created: 0, updated: 1, deleted: 0, unchanged: 0 });
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'updated 1 v2', 'updated 1 v3']);
+      expect(warehouseView(w.publisher)).toEqual({ '1': { id: 1, n: 'A' } });
+      expect(w.snapshots.entries.get('carts')?.get('1')).toMatchObject({ version: 3, deleted: false });
+      expect(w.snapshots.pending.get('carts')?.size).toBe(0);
+    });
+
+    it('a deletion published but not committed, then the entity back unchanged: it is created again', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1 }, { id: 2, n: 'A' }]]);
+      await w.cycle([[{ id: 1 }]], crash);
+
+      await w.cycle([[{ id: 1 }, { id: 2, n: 'A' }]]);
+
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 2 v1', 'deleted 2 v2', 'created 2 v3']);
+      expect(warehouseView(w.publisher)).toEqual({ '1': { id: 1 }, '2': { id: 2, n: 'A' } });
+      expect(w.snapshots.entries.get('carts')?.get('2')).toMatchObject({ version: 3, deleted: false });
+    });
+
+    it('a creation published but not committed, then the entity gone: it is deleted, not left as a phantom', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1 }]]);
+      await w.cycle([[{ id: 1 }, { id: 50, n: 'new' }]], crash);
+
+      const after = await w.cycle([[{ id: 1 }]]);
+
+      expect(after.counts).toEqual({ created: 0, updated: 0, deleted: 1, unchanged: 1 });
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 50 v1', 'deleted 50 v2']);
+      expect(warehouseView(w.publisher)).toEqual({ '1': { id: 1 } });
+      expect(w.snapshots.entries.get('carts')?.get('50')).toEqual({ hash: '', version: 2, deleted: true });
+    });
+
+    it('a third state after the crash gets a version above the possibly landed one, never the same version', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1, n: 'A' }]]);
+      await w.cycle([[{ id: 1, n: 'B' }]], crash);
+
+      await w.cycle([[{ id: 1, n: 'C' }]]);
+
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'updated 1 v2', 'updated 1 v3']);
+      expect(warehouseView(w.publisher)).toEqual({ '1': { id: 1, n: 'C' } });
+    });
+
+    it('two crashes in a row (the update, then its revert) and the API still reverted: the revert is repeated with its id', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1, n: 'A' }]]);
+      await w.cycle([[{ id: 1, n: 'B' }]], crash);
+      await w.cycle([[{ id: 1, n: 'A' }]], crash);
+
+      await w.cycle([[{ id: 1, n: 'A' }]]);
+
+      const [, , revert, again] = w.publisher.published;
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'updated 1 v2', 'updated 1 v3', 'updated 1 v3']);
+      expect(again?.id).toBe(revert?.id);
+      expect(w.snapshots.entries.get('carts')?.get('1')?.version).toBe(3);
+    });
+
+    it('events the bus refused stay pending: the next cycle repeats them, or supersedes them if the API went back', async () => {
+      const w = world();
+      await w.cycle([
+        [
+          { id: 1, n: 'A' },
+          { id: 2, n: 'A' },
+        ],
+      ]);
+      w.publisher.refuseKeys.add('carts/1');
+      w.publisher.refuseKeys.add('carts/2');
+      // A refused message may still have been delivered (a lost ack): treat it as possibly landed.
+      await w.cycle([
+        [
+          { id: 1, n: 'B' },
+          { id: 2, n: 'B' },
+        ],
+      ]);
+      expect([...(w.snapshots.pending.get('carts')?.keys() ?? [])]).toEqual(['1', '2']);
+      w.publisher.refuseKeys.clear();
+
+      await w.cycle([
+        [
+          { id: 1, n: 'B' },
+          { id: 2, n: 'A' },
+        ],
+      ]);
+
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 2 v1', 'updated 1 v2', 'updated 2 v3']);
+      expect(w.snapshots.pending.get('carts')?.size).toBe(0);
+    });
+
+    it('a cycle stopped before the group of a pending entity leaves that pending entry for the next cycle', async () => {
+      const w = world();
+      const carts = (n: Record<number, string>) => [[1, 2, 3, 4].map((id) => ({ id, n: n[id] ?? 'A' }))];
+      await w.cycle(carts({}));
+      // Group [3, 4] published, killed before its commit.
+      await w.cycle(carts({ 3: 'B', 4: 'B' }), crash);
+      const stop = new AbortController();
+      const stopped = await w.cycle(carts({ 1: 'C', 2: 'C' }), {
+        publishBatchSize: 2,
+        signal: stop.signal,
+        afterPublish: () => stop.abort(),
+      });
+      expect(stopped).toMatchObject({ published: 2, notAttempted: 2 });
+      expect([...(w.snapshots.pending.get('carts')?.keys() ?? [])].sort()).toEqual(['3', '4']);
+
+      await w.cycle(carts({ 1: 'C', 2: 'C' }));
+
+      expect(w.publisher.summary().slice(-4)).toEqual(['updated 1 v2', 'updated 2 v2', 'updated 3 v3', 'updated 4 v3']);
+      expect(warehouseView(w.publisher)).toEqual(
+        Object.fromEntries(carts({ 1: 'C', 2: 'C' })[0]!.map((c) => [String(c.id), c])),
+      );
+    });
+
+    it('a stale pending entry (its version already committed) emits nothing and is cleared', async () => {
+      const w = world();
+      await w.cycle([[{ id: 1, n: 'A' }]]);
+      const lease = await w.snapshots.acquireLease('carts', 'me', 60_000);
+      await w.snapshots.recordPending(lease!, [{ entityId: '1', type: EventType.created, hash: 'old', version: 1 }]);
+
+      const result = await w.cycle([[{ id: 1, n: 'A' }]]);
+
+      expect(result).toMatchObject({ status: 'succeeded', published: 0 });
+      expect(w.snapshots.pending.get('carts')?.size).toBe(0);
+    });
+
+    it('records every group as pending before publishing it, and a group whose record is refused is not published', async () => {
+      const w = world();
+      const store = w.snapshots;
+      const snapshots: PollCycleDeps['snapshots'] = {
+        load: (name) => store.load(name),
+        commit: (lease, updates) => store.commit(lease, updates),
+        recordPending: (lease, pending) =>
+          store.pendingRecords.length === 1
+            ? Promise.reject(new AppError('SNAPSHOT.LEASE_LOST', 'lease lost'))
+            : store.recordPending(lease, pending),
+      };
+      const published: string[][] = [];
+      const result = await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }]], {
+        publishBatchSize: 2,
+        snapshots,
+        afterPublish: () => {
+          published.push(w.publisher.summary());
+        },
+      });
+      expect(store.pendingRecords.map((r) => r.pending.map((p) => `${p.type} ${p.entityId} v${p.version}`))).toEqual([
+        ['created 1 v1', 'created 2 v1'],
+      ]);
+      expect(published).toEqual([['created 1 v1', 'created 2 v1']]);
+      expect(result).toMatchObject({ status: 'failed', errorCode: 'SNAPSHOT.LEASE_LOST', published: 2 });
+      expect(w.publisher.summary()).toEqual(['created 1 v1', 'created 2 v1']);
+    });
+
+    it('with coldStart baseline, a cold start that already published (a crashed emit cycle) is finished with events', async () => {
+      const w = world(source({ coldStart: 'baseline' }));
+      const lease = await w.snapshots.acquireLease('carts', 'me', 60_000);
+      await w.snapshots.recordPending(lease!, [
+        { entityId: '1', type: EventType.created, hash: hashRecord({ id: 1, n: 'B' }), version: 1 },
+      ]);
+
+      await w.cycle([[{ id: 1, n: 'A' }, { id: 2 }]]);
+
+      expect(w.publisher.summary()).toEqual(['created 1 v2', 'created 2 v1']);
+    });
   });
 
   describe('deletion guard', () => {
