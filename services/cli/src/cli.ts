@@ -186,7 +186,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       .addHelpText(
         'after',
         `${SELECTION_HELP}\nExamples:\n  changefeed dlq list --filter source=carts --since 2h\n` +
-          '  changefeed dlq replay --config changefeed.gcp.yaml --filter type=updated --rate 50 --dry-run\n',
+          '  changefeed dlq replay --config changefeed.deployed.yaml --filter type=updated --rate 50 --dry-run\n',
       );
 
   dlqOptions(

@@ -34,6 +34,8 @@ export interface DlqContext extends CliIo {
   readonly afterReplayPublish?: () => Promise<void> | void;
 }
 
+type FailedOutcome = Extract<LetterOutcome, { readonly replayed: false }>;
+
 /** How many failed letters the text summary names one by one. */
 const FAILURES_SHOWN = 20;
 
@@ -85,8 +87,9 @@ export function dlqReplayCommand(flags: ReplayFlags, ctx: DlqContext): Promise<E
     const { letters } = listing;
     if (flags.dryRun) {
       if (flags.json) {
-        for (const letter of letters)
+        for (const letter of letters) {
           ctx.stdout.write(`${JSON.stringify({ status: 'would-replay', ...letterJson(letter) })}\n`);
+        }
       } else if (letters.length > 0) {
         ctx.stdout.write(renderRows(letters.map(letterRow), false));
       }
@@ -100,7 +103,7 @@ export function dlqReplayCommand(flags: ReplayFlags, ctx: DlqContext): Promise<E
     const progress: ReplayProgress | undefined = flags.json
       ? undefined
       : startReplayProgress(ctx.stdout, letters.length);
-    const failures: LetterOutcome[] = [];
+    const failures: FailedOutcome[] = [];
     let result: ReplayResult;
     try {
       result = await replayLetters(
@@ -206,9 +209,8 @@ function outcomeJson(o: LetterOutcome, backend: DeadLetterBackend): Record<strin
     : { status: 'failed', ...base, error: backend.explain(o.error) };
 }
 
-function writeFailures(ctx: DlqContext, failures: readonly LetterOutcome[], backend: DeadLetterBackend): void {
+function writeFailures(ctx: DlqContext, failures: readonly FailedOutcome[], backend: DeadLetterBackend): void {
   for (const o of failures.slice(0, FAILURES_SHOWN)) {
-    if (o.replayed) continue;
     const s = summarizeLetter(o.letter);
     ctx.stderr.write(
       `failed: event ${s.eventId ?? `handle ${o.letter.handle}`}${s.entity === null ? '' : ` (${s.source ?? '?'}/${s.entity})`}: ${backend.explain(o.error)}\n`,

@@ -26,7 +26,8 @@ export function startReplayProgress(
     format: tty
       ? 'replaying [{bar}] {value}/{total} · replayed {replayed} · failed {failed} · ETA {eta_formatted}'
       : 'replay: {value}/{total} · replayed {replayed} · failed {failed} · {duration_formatted}',
-    hideCursor: tty,
+    // The cursor stays visible: a second Ctrl-C exits at once, with no chance to show it again.
+    hideCursor: false,
     noTTYOutput: !tty,
     notTTYSchedule: plainIntervalMs,
     gracefulExit: false,
