@@ -56,6 +56,17 @@ export const DEFAULTS = {
 
   dataDir: '.changefeed',
 
+  /** `changefeed dlq`: how many dead letters `list` shows and `peek` opens when no --limit is given. */
+  dlqListLimit: 100,
+  dlqPeekLimit: 1,
+  /**
+   * Dead letters republished per step of `dlq replay`: each step is one publish and, on Pub/Sub, one
+   * read of the dead-letter subscription to remove them, and Ctrl-C takes effect between steps.
+   */
+  dlqReplayBatchSize: 100,
+  /** How often `dlq replay` prints a progress line when its output is not a terminal. */
+  dlqPlainProgressMs: 10_000,
+
   /** GCP resource names, matching terraform/'s defaults. */
   pubsubTopic: 'changefeed-events',
   pubsubDeadLetterSubscription: 'changefeed-dead-letters-pull',

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +31,31 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** The objects of `--json` output, one per line. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Runs the CLI in-process in `cwd`, with no environment unless `extra` brings one, and captures its output. */
+export async function cliIn(cwd: string, args: readonly string[], extra: Partial<CliContext> = {}): Promise<CliResult> {
+  const out = capture();
+  const err = capture();
+  const code = await runCli(args, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: {},
+    cwd,
+    signal: new AbortController().signal,
+    clock: systemClock,
+    exampleConfig: path.join(cwd, 'none.yaml'),
+    ...extra,
+  });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
 /** A demo API, a config pointing at it, and a data dir: one local installation. */
 export interface Sandbox {
   readonly dir: string;
@@ -58,21 +85,7 @@ export async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
     dataDir,
     configFile,
     api,
-    async cli(args, extra = {}) {
-      const out = capture();
-      const err = capture();
-      const code = await runCli(args, {
-        stdout: out.stream,
-        stderr: err.stream,
-        env: {},
-        cwd: dir,
-        signal: new AbortController().signal,
-        clock: systemClock,
-        exampleConfig: path.join(dir, 'none.yaml'),
-        ...extra,
-      });
-      return { code, stdout: out.text(), stderr: err.text() };
-    },
+    cli: (args, extra = {}) => cliIn(dir, args, extra),
     async query(sql) {
       const warehouse = await DuckDbWarehouse.open(path.join(dataDir, 'warehouse.duckdb'), { readOnly: true });
       try {
@@ -124,4 +137,48 @@ bus:
   maxBackoff: 100ms
   maxDeliveryAttempts: 3
 ${extra}`;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'changefeed.js');
+
+export interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The real `changefeed` binary in its own process, so it can really be killed. */
+export function changefeed(
+  args: readonly string[],
+  options: { env?: Record<string, string>; onStdout?: (text: string, kill: (s: NodeJS.Signals) => void) => void } = {},
+): Promise<ProcessExit> {
+  if (!existsSync(path.join(ROOT, 'services', 'cli', 'dist', 'main.js'))) {
+    throw new Error('services/cli/dist is missing: run "npm run build" (npm test does it) before the e2e tests');
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      options.onStdout?.(stdout, (s) => child.kill(s));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** `carts_current` holds exactly the carts the demo API holds now, record for record. */
+export async function expectExactlyTheApiState(s: Sandbox): Promise<void> {
+  const current = await s.query('select entity_id, data from carts_current order by cast(entity_id as integer)');
+  const carts = s.api.store.allCarts();
+  expect(current.map((r) => r['entity_id'])).toEqual(carts.map((c) => String(c.id)));
+  expect(current.map((r) => r['data'])).toEqual(carts);
 }

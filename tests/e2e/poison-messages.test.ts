@@ -70,7 +70,7 @@ describe('poison messages in the local pipeline', () => {
     const [outcome] = await pipeline.bus.publish([message]);
     expect(outcome?.ok).toBe(true);
     await pipeline.bus.waitUntilIdle();
-    const dead = await pipeline.bus.list(10);
+    const dead = (await pipeline.bus.list({ limit: 10 })).letters;
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ orderingKey: 'broken/1', deliveryAttempts: 3 });
     expect(dead[0]?.attributes['ce-id']).toBe(message.id);

@@ -1,11 +1,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '@changefeed/shared/config';
 import type { Clock } from '@changefeed/shared/ports';
+import { ValidationError } from '@changefeed/shared/errors';
 import { configCheck } from './commands/config-check';
 import { demoApiCommand } from './commands/demo-api';
+import { dlqListCommand, dlqPeekCommand, dlqReplayCommand, type DlqFlags, type ReplayFlags } from './commands/dlq';
 import { queryCommand } from './commands/query';
 import { runCommand } from './commands/run';
 import { startCommand } from './commands/start';
+import { parseLetterCondition, parseTimeBound, SELECTION_HELP, type LetterCondition } from './dlq/letter-filter';
 import { Exit, type CliIo, type ExitCode } from './io';
 
 export interface CliContext extends CliIo {
@@ -14,6 +17,8 @@ export interface CliContext extends CliIo {
   /** Where `changefeed start` finds the example config. */
   readonly exampleConfig: string;
   readonly afterPublish?: () => Promise<void> | void;
+  /** Test seam: after a `dlq replay` step was published, before its dead letters are removed (see failpoints.ts). */
+  readonly afterReplayPublish?: () => Promise<void> | void;
 }
 
 function integer(name: string, min: number, max: number): (value: string) => number {
@@ -34,6 +39,29 @@ function rate(value: string): number {
 }
 
 const port = (flag: string): ((v: string) => number) => integer(flag, 0, 65535);
+
+/** What commander hands a `dlq` action: no `--filter` given leaves it undefined. */
+type DlqOptions<F extends DlqFlags = DlqFlags> = Omit<F, 'filter'> & { readonly filter?: LetterCondition[] };
+
+function messagesPerSecond(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`--rate must be a number of messages per second > 0, got "${value}"`);
+  }
+  return n;
+}
+
+/** Commander's form of a parser that throws ValidationError: the message without the flag, which commander adds. */
+function flagParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (e: unknown) {
+      if (e instanceof ValidationError) throw new InvalidArgumentError(e.issues[0]?.message ?? e.message);
+      throw e;
+    }
+  };
+}
 
 /**
  * Parses `argv` (without node and script) and runs the command. Returns the exit code: commands
@@ -117,6 +145,83 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     .option('--json', 'one JSON object per row', false)
     .action(async (sql: string, o: { dataDir: string; json: boolean }) => {
       code = await queryCommand({ sql, ...o }, ctx);
+    });
+
+  const dlq = program
+    .command('dlq')
+    .description('inspect and replay dead letters: what the loader could not take after every retry');
+  const dlqOptions = (cmd: Command, defaultLimit: string): Command =>
+    cmd
+      .option('--config <file>', 'config file (YAML); its backend (local or gcp) says where the dead letters are')
+      .option('--data-dir <dir>', 'local backend: where the pipeline keeps its files', DEFAULTS.dataDir)
+      .option(
+        '--subscription <name>',
+        'gcp: the dead-letter pull subscription (default: gcp.pubsub.deadLetterSubscription)',
+      )
+      .addOption(
+        new Option('--limit <n>', `at most this many (default: ${defaultLimit})`).argParser(
+          integer('--limit', 1, 1_000_000_000),
+        ),
+      )
+      .addOption(
+        new Option('--filter <key=value>', 'only matching dead letters; repeatable (see below)').argParser(
+          (value: string, previous: LetterCondition[] | undefined) => [
+            ...(previous ?? []),
+            flagParser(parseLetterCondition)(value),
+          ],
+        ),
+      )
+      .addOption(
+        new Option(
+          '--since <time>',
+          'only those dead-lettered at or after: 2h, 7d, 2024-06-01, 2024-06-01T12:00Z',
+        ).argParser(flagParser((v) => parseTimeBound(v, ctx.clock.now(), '--since'))),
+      )
+      .addOption(
+        new Option('--until <time>', 'only those dead-lettered before (same forms as --since)').argParser(
+          flagParser((v) => parseTimeBound(v, ctx.clock.now(), '--until')),
+        ),
+      )
+      .option('--json', 'one JSON object per line', false)
+      .addHelpText(
+        'after',
+        `${SELECTION_HELP}\nExamples:\n  changefeed dlq list --filter source=carts --since 2h\n` +
+          '  changefeed dlq replay --config changefeed.deployed.yaml --filter type=updated --rate 50 --dry-run\n',
+      );
+
+  dlqOptions(
+    dlq
+      .command('list')
+      .description('dead letters as a table (event id, type, source, entity, attempts, failures, last error)'),
+    String(DEFAULTS.dlqListLimit),
+  ).action(async (o: DlqOptions) => {
+    code = await dlqListCommand({ ...o, filter: o.filter ?? [] }, ctx);
+  });
+  dlqOptions(
+    dlq.command('peek').description('everything about the oldest dead letters: attributes and data'),
+    String(DEFAULTS.dlqPeekLimit),
+  ).action(async (o: DlqOptions) => {
+    code = await dlqPeekCommand({ ...o, filter: o.filter ?? [] }, ctx);
+  });
+  dlqOptions(
+    dlq
+      .command('replay')
+      .description(
+        'republish dead letters to the bus they came from (data, attributes and ordering key unchanged); ' +
+          'each is removed from the dead letters only once its republish was acknowledged. Ctrl-C stops after the step in flight',
+      ),
+    'all',
+  )
+    .option('--topic <name>', 'gcp: the topic to republish to (default: gcp.pubsub.topic)')
+    .option('--dry-run', 'show what would be replayed; change nothing', false)
+    .addOption(
+      new Option(
+        '--rate <msgs/s>',
+        'at most this many messages per second (default: as fast as acknowledged)',
+      ).argParser(messagesPerSecond),
+    )
+    .action(async (o: DlqOptions<ReplayFlags>) => {
+      code = await dlqReplayCommand({ ...o, filter: o.filter ?? [] }, ctx);
     });
 
   try {

@@ -7,6 +7,8 @@ import { ValidationError } from '@changefeed/shared/errors';
 export const FAILPOINTS = {
   /** A publish group was acknowledged by the bus; its snapshot commit has not happened yet. */
   pollerAfterPublish: 'poller.after-publish',
+  /** A `dlq replay` step was republished and acknowledged; its dead letters are not removed yet. */
+  dlqAfterRepublish: 'dlq.after-republish',
 } as const;
 export type FailpointName = (typeof FAILPOINTS)[keyof typeof FAILPOINTS];
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { errorMessage } from '@changefeed/shared/errors';
 import { systemClock } from '@changefeed/shared/ports';
 import { runCli } from './cli';
-import { FAILPOINTS, parseFailpoints } from './failpoints';
+import { FAILPOINTS, parseFailpoints, type FailpointAction, type FailpointName } from './failpoints';
 
 /**
  * The `changefeed` process: reads the environment, turns SIGTERM/SIGINT into an abort (a second
@@ -10,15 +10,11 @@ import { FAILPOINTS, parseFailpoints } from './failpoints';
  */
 async function main(): Promise<void> {
   let afterPublish: (() => void) | undefined;
+  let afterReplayPublish: (() => void) | undefined;
   try {
     const failpoints = parseFailpoints(process.env['CHANGEFEED_FAILPOINT']);
-    const action = failpoints.get(FAILPOINTS.pollerAfterPublish);
-    if (action === 'kill') afterPublish = () => process.kill(process.pid, 'SIGKILL');
-    if (action === 'throw') {
-      afterPublish = () => {
-        throw new Error(`failpoint ${FAILPOINTS.pollerAfterPublish}`);
-      };
-    }
+    afterPublish = failpointHook(FAILPOINTS.pollerAfterPublish, failpoints.get(FAILPOINTS.pollerAfterPublish));
+    afterReplayPublish = failpointHook(FAILPOINTS.dlqAfterRepublish, failpoints.get(FAILPOINTS.dlqAfterRepublish));
   } catch (e: unknown) {
     process.stderr.write(`changefeed: ${errorMessage(e)}\n`);
     process.exit(2);
@@ -44,10 +40,22 @@ async function main(): Promise<void> {
     clock: systemClock,
     exampleConfig: path.resolve(__dirname, '..', '..', '..', 'examples', 'changefeed.local.yaml'),
     afterPublish,
+    afterReplayPublish,
   });
   // Exit explicitly once stdout is flushed: a stray keep-alive socket must not keep a finished
   // `run --once` alive.
   process.stdout.write('', () => process.exit(code));
+}
+
+/** What a failpoint does when reached: die on the spot, or fail the operation. */
+function failpointHook(name: FailpointName, action: FailpointAction | undefined): (() => void) | undefined {
+  if (action === 'kill') return () => process.kill(process.pid, 'SIGKILL');
+  if (action === 'throw') {
+    return () => {
+      throw new Error(`failpoint ${name}`);
+    };
+  }
+  return undefined;
 }
 
 main().catch((e: unknown) => {

@@ -9,7 +9,9 @@ import { BigQueryWarehouse } from './bigquery-warehouse';
 import { createBigQueryClients } from './bigquery-clients';
 import { FirestoreSnapshotStore } from './firestore-snapshot-store';
 import { readGcsText } from './gcs-text-reader';
+import { createSubscriberClient, PubSubDeadLetterQueue } from './pubsub-dead-letter-queue';
 import { PubSubEventPublisher } from './pubsub-event-publisher';
+import { pubSubResourceName } from './pubsub-names';
 
 /** Reads and validates the config from a mounted path or a gs:// URL. */
 export async function loadServiceConfig(location: string): Promise<Config> {
@@ -92,4 +94,62 @@ export function createPubSubPublisher(
 ): { readonly publisher: PubSubEventPublisher; readonly client: PubSub } {
   const client = new PubSub({ projectId });
   return { publisher: PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, { logger }), client };
+}
+
+/** Where `changefeed dlq` reads dead letters and where it replays them to. */
+export interface PubSubDeadLetterTarget {
+  readonly projectId: string;
+  /** The pull subscription on the dead-letter topic: an id in the project, or a full name. */
+  readonly subscription: string;
+  /** The topic the loader's push subscription reads: an id in the project, or a full name. */
+  readonly topic: string;
+  /** Says where a bad name came from in the error, e.g. `--subscription` or `gcp.pubsub.topic`. */
+  readonly subscriptionSetting: string;
+  readonly topicSetting: string;
+}
+
+export interface PubSubDeadLetters {
+  readonly queue: PubSubDeadLetterQueue;
+  /** The publisher of the main topic, with message ordering, for `queue.republish`. */
+  readonly publisher: PubSubEventPublisher;
+  /** Full names. */
+  readonly subscription: string;
+  readonly topic: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The dead-letter queue and the main topic's publisher, on clients made for them. `emulatorHost`
+ * is PUBSUB_EMULATOR_HOST as the caller read it: both clients are pointed at it explicitly (see
+ * subscriberClientOptions). Names are checked before any client exists (ValidationError).
+ */
+export function openPubSubDeadLetters(
+  target: PubSubDeadLetterTarget,
+  emulatorHost: string | undefined,
+  logger: Logger,
+): PubSubDeadLetters {
+  const subscription = pubSubResourceName(
+    'subscriptions',
+    target.subscription,
+    target.projectId,
+    target.subscriptionSetting,
+  );
+  const topic = pubSubResourceName('topics', target.topic, target.projectId, target.topicSetting);
+  const subscriber = createSubscriberClient(emulatorHost);
+  const pubsub = new PubSub({
+    projectId: target.projectId,
+    ...(emulatorHost === undefined || emulatorHost === '' ? {} : { apiEndpoint: emulatorHost }),
+  });
+  const queue = new PubSubDeadLetterQueue(subscriber, { subscription, logger });
+  const publisher = PubSubEventPublisher.forTopic(pubsub, topic, { logger });
+  return {
+    queue,
+    publisher,
+    subscription,
+    topic,
+    async close() {
+      await Promise.allSettled([queue.close(), publisher.close()]);
+      await Promise.allSettled([subscriber.close(), pubsub.close()]);
+    },
+  };
 }

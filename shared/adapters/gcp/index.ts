@@ -6,3 +6,4 @@ export * from './bigquery-clients';
 export * from './bigquery-warehouse';
 export * from './firestore-snapshot-store';
 export * from './gcp-runtime';
+export * from './pubsub-names';

@@ -2,8 +2,15 @@ import { v1, type protos } from '@google-cloud/pubsub';
 import { grpc } from 'google-gax';
 import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../../errors';
 import { createLogger, type Logger } from '../../log';
-import type { DeadLetter, DeadLetterQueue } from '../../ports/dead-letter-queue';
-import type { EventPublisher, OutboundMessage } from '../../ports/event-publisher';
+import type {
+  DeadLetter,
+  DeadLetterListing,
+  DeadLetterQuery,
+  DeadLetterQueue,
+  RepublishOutcome,
+} from '../../ports/dead-letter-queue';
+import type { EventPublisher } from '../../ports/event-publisher';
+import { checkedListLimit, republishThenRemove } from '../dead-letter-rules';
 import { GrpcStatus, grpcStatusOf, toPubSubError } from './pubsub-errors';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
@@ -52,22 +59,6 @@ export const DeadLetterAttribute = {
   /** Every attribute Pub/Sub adds starts with this (source subscription, project, publish time). */
   prefix: 'CloudPubSubDeadLetterSource',
 } as const;
-
-/** What became of one dead letter handed to republish(). */
-export type RepublishOutcome =
-  | {
-      readonly handle: string;
-      readonly ok: true;
-      /** The message id on the main topic. */
-      readonly messageId: string;
-      /**
-       * False when the letter was published but not found again to remove (see acknowledge()): it
-       * stays listed, and a later replay publishes it again, which the warehouse drops as a duplicate
-       * event id.
-       */
-      readonly removed: boolean;
-    }
-  | { readonly handle: string; readonly ok: false; readonly error: Error };
 
 /**
  * Client options for the low-level `v1.SubscriberClient`. The `PubSub` class switches to the
@@ -127,33 +118,43 @@ export class PubSubDeadLetterQueue implements DeadLetterQueue {
     this.maxScanMessages = options.maxScanMessages ?? PUBSUB_DEAD_LETTER_DEFAULTS.maxScanMessages;
     validateOptions(options.subscription, this.pullTimeoutMs, this.maxScanMessages);
     this.subscription = options.subscription;
-    this.log = (options.logger ?? createLogger('pubsub')).child({ module: 'pubsub-dead-letter-queue' });
+    this.log = (options.logger ?? createLogger('pubsub')).child({
+      module: 'pubsub-dead-letter-queue',
+      subscription: options.subscription,
+    });
   }
 
   /**
-   * Up to `limit` dead letters, oldest first among those read. Every message read is held until the
-   * listing is complete (so no message is counted twice) and then given back to the subscription.
+   * Dead letters, oldest first among those read. Every message read is held until the listing is
+   * complete (so no message is counted twice) and then given back to the subscription. Without a
+   * limit, reading stops after `maxScanMessages` messages (the listing then says it is incomplete).
    */
-  async list(limit: number): Promise<DeadLetter[]> {
+  async list(query: DeadLetterQuery = {}): Promise<DeadLetterListing> {
     this.ensureOpen();
-    if (!Number.isInteger(limit) || limit < 0) {
-      throw new ValidationError(`invalid limit ${limit}: expected an integer >= 0`, [
-        { path: 'limit', message: 'expected an integer >= 0' },
-      ]);
-    }
-    if (limit === 0) return [];
-    const letters = await this.withPulls(async (session) => {
-      const found: DeadLetter[] = [];
-      while (found.length < limit) {
+    const limit = checkedListLimit(query.limit);
+    if (limit === 0) return { letters: [], skipped: 0, complete: false };
+    const where = query.where;
+    const listing = await this.withPulls(async (session) => {
+      const letters: DeadLetter[] = [];
+      let skipped = 0;
+      for (;;) {
+        if (letters.length >= limit || session.seen >= this.maxScanMessages) {
+          return { letters, skipped, complete: false };
+        }
+        // With a filter, how many of a pull count is unknown: pull as many as one request takes.
+        const wanted = where === undefined ? limit - letters.length : Number.POSITIVE_INFINITY;
         const fresh = await session.pull(
-          Math.min(PUBSUB_DEAD_LETTER_DEFAULTS.maxMessagesPerPull, limit - found.length),
+          Math.min(PUBSUB_DEAD_LETTER_DEFAULTS.maxMessagesPerPull, wanted, this.maxScanMessages - session.seen),
         );
-        if (fresh.length === 0) break;
-        found.push(...fresh.map((r) => r.letter));
+        if (fresh.length === 0) return { letters, skipped, complete: true };
+        for (const { letter } of fresh) {
+          if (letters.length >= limit) break;
+          if (where === undefined || where(letter)) letters.push(letter);
+          else skipped++;
+        }
       }
-      return found;
     });
-    return letters.sort(oldestFirst).slice(0, limit);
+    return { ...listing, letters: listing.letters.sort(oldestFirst) };
   }
 
   /**
@@ -167,40 +168,12 @@ export class PubSubDeadLetterQueue implements DeadLetterQueue {
   /**
    * Publishes dead letters (as list() returned them) to `to`, the publisher of the main topic, with
    * their data, attributes (without the ones Pub/Sub added when dead-lettering) and ordering key,
-   * then removes from the dead letters exactly those whose publish Pub/Sub acknowledged. A letter
-   * whose publish failed stays, with the error in its outcome. One outcome per distinct handle.
+   * then removes from the dead letters exactly those whose publish Pub/Sub acknowledged (see
+   * republishThenRemove). A letter whose publish failed stays, with the error in its outcome.
    */
   async republish(letters: readonly DeadLetter[], to: EventPublisher): Promise<RepublishOutcome[]> {
     this.ensureOpen();
-    const unique = [...new Map(letters.map((l) => [l.handle, l])).values()];
-    if (unique.length === 0) return [];
-    const outcomes = await to.publish(unique.map(toOutboundMessage));
-    const published = outcomes.flatMap((o) => (o.ok ? [o.id] : []));
-    let removed = new Set<string>();
-    try {
-      removed = await this.remove(published);
-    } catch (e: unknown) {
-      // Published but still dead letters: a later replay sends them again, and the warehouse drops
-      // the duplicates by event id. Nothing is lost, so the outcomes say so rather than throw.
-      this.log.error('republished dead letters could not be removed', {
-        subscription: this.subscription,
-        republished: published.length,
-        error: errorMessage(e),
-      });
-    }
-    const result = outcomes.map((o): RepublishOutcome =>
-      o.ok
-        ? { handle: o.id, ok: true, messageId: o.messageId, removed: removed.has(o.id) }
-        : { handle: o.id, ok: false, error: o.error },
-    );
-    this.log.info('dead letters republished', {
-      subscription: this.subscription,
-      letters: unique.length,
-      republished: published.length,
-      removed: removed.size,
-      failed: unique.length - published.length,
-    });
-    return result;
+    return await republishThenRemove(letters, to, (handles) => this.remove(handles), this.log);
   }
 
   /** Marks the queue closed; the SubscriberClient is the caller's to close. */
@@ -217,7 +190,9 @@ export class PubSubDeadLetterQueue implements DeadLetterQueue {
     if (wanted.size === 0) return removed;
     await this.withPulls(async (session) => {
       while (wanted.size > 0 && session.seen < this.maxScanMessages) {
-        const fresh = await session.pull(PUBSUB_DEAD_LETTER_DEFAULTS.maxMessagesPerPull);
+        const fresh = await session.pull(
+          Math.min(PUBSUB_DEAD_LETTER_DEFAULTS.maxMessagesPerPull, this.maxScanMessages - session.seen),
+        );
         if (fresh.length === 0) break;
         const matches = fresh.filter((r) => wanted.has(r.letter.handle));
         await session.acknowledge(matches.map((r) => r.ackId));
@@ -228,7 +203,6 @@ export class PubSubDeadLetterQueue implements DeadLetterQueue {
       }
     });
     this.log.info('dead letters acknowledged', {
-      subscription: this.subscription,
       acknowledged: removed.size,
       notFound: wanted.size,
     });
@@ -246,7 +220,6 @@ export class PubSubDeadLetterQueue implements DeadLetterQueue {
       } catch (e: unknown) {
         // They come back by themselves once the subscription's ack deadline passes.
         this.log.warn('dead letters could not be given back; they return after the ack deadline', {
-          subscription: this.subscription,
           error: errorMessage(e),
         });
       }
@@ -349,16 +322,6 @@ function toDeadLetter(m: PubsubMessage): DeadLetter | undefined {
     firstFailureAt: null,
     lastFailureAt: forwardedAt,
     lastError: null,
-  };
-}
-
-function toOutboundMessage(letter: DeadLetter): OutboundMessage {
-  return {
-    // The handle, not the CloudEvent id: two dead letters may be deliveries of one event.
-    id: letter.handle,
-    orderingKey: letter.orderingKey ?? '',
-    data: letter.data,
-    attributes: withoutDeadLetterAttributes(letter.attributes),
   };
 }
 

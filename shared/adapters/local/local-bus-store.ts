@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { AppError } from '../../errors';
+import { AppError, errorMessage } from '../../errors';
 import type { DeadLetter } from '../../ports/dead-letter-queue';
 import type { OutboundMessage } from '../../ports/event-publisher';
 
@@ -17,8 +17,8 @@ const SCHEMA_VERSION = 1;
  * leaves them simply ready, and they are delivered again (at-least-once, as in Pub/Sub) without
  * any recovery step, and without a write per delivery.
  *
- * `message_id` equals the `seq` a message first got; a republished dead letter keeps its id but
- * takes a new `seq`, i.e. rejoins the queue at the back like a fresh publish in Pub/Sub.
+ * `message_id` equals the `seq` a message got when it was published. A dead letter keeps its
+ * message id; replaying it publishes it afresh (a new id, at the back of the queue), as Pub/Sub does.
  *
  * `counters` keeps the sizes that stats() reports, updated in the same transactions as the rows,
  * so they stay right even when another process (a `dlq replay`) writes to the same file.
@@ -129,7 +129,6 @@ export class LocalBusStore {
   private readonly publishTx;
   private readonly settleAndClaimTx;
   private readonly acknowledgeTx;
-  private readonly republishTx;
 
   private constructor(private readonly db: Database.Database) {
     this.statements = {
@@ -175,15 +174,10 @@ export class LocalBusStore {
       addToCounter: db.prepare<[number, string]>(`UPDATE counters SET value = value + ? WHERE name = ?`),
       counters: db.prepare<[], { name: string; value: number }>(`SELECT name, value FROM counters`),
       oldestEnqueuedAt: db.prepare<[], number>(`SELECT enqueued_at FROM messages ORDER BY seq LIMIT 1`).pluck(),
-      listDeadLetters: db.prepare<[number], DeadLetterRow>(
+      deadLettersAfter: db.prepare<[number, number], DeadLetterRow>(
         `SELECT handle, message_id, ordering_key, data, attributes, publish_time, attempts,
            first_failure_at, last_failure_at, last_error
-         FROM dead_letters ORDER BY handle LIMIT ?`,
-      ),
-      deadLetter: db.prepare<[number], DeadLetterRow>(
-        `SELECT handle, message_id, ordering_key, data, attributes, publish_time, attempts,
-           first_failure_at, last_failure_at, last_error
-         FROM dead_letters WHERE handle = ?`,
+         FROM dead_letters WHERE handle > ? ORDER BY handle LIMIT ?`,
       ),
       deleteDeadLetter: db.prepare<[number]>(`DELETE FROM dead_letters WHERE handle = ?`),
     };
@@ -264,43 +258,29 @@ export class LocalBusStore {
       },
     );
 
-    this.acknowledgeTx = db.transaction((handles: readonly number[]) => {
-      let removed = 0;
-      for (const handle of handles) removed += this.statements.deleteDeadLetter.run(handle).changes;
-      this.add(Counter.deadLettered, -removed);
-    });
-
-    this.republishTx = db.transaction((handles: readonly number[], now: number): number => {
-      let moved = 0;
+    this.acknowledgeTx = db.transaction((handles: readonly number[]): number[] => {
+      const removed: number[] = [];
       for (const handle of handles) {
-        const row = this.statements.deadLetter.get(handle);
-        if (row === undefined) continue;
-        this.statements.insert.run(
-          null,
-          row.message_id,
-          row.ordering_key,
-          row.data,
-          row.attributes,
-          row.publish_time,
-          now,
-          this.readyAtOnEnqueue(row.ordering_key, now),
-        );
-        this.statements.deleteDeadLetter.run(handle);
-        moved += 1;
+        if (this.statements.deleteDeadLetter.run(handle).changes > 0) removed.push(handle);
       }
-      this.add(Counter.queued, moved);
-      this.add(Counter.deadLettered, -moved);
-      return moved;
+      this.add(Counter.deadLettered, -removed.length);
+      return removed;
     });
   }
 
   /**
-   * Opens (creating if needed) the bus file. WAL with synchronous=NORMAL: a committed transaction
-   * survives a crash of the process (which is what an acknowledged publish promises); only an
-   * operating-system crash or power cut can lose the last few commits.
+   * Opens the bus file, creating it unless `mustExist` (a missing file is then BUS.UNAVAILABLE).
+   * WAL with synchronous=NORMAL: a committed transaction survives a crash of the process (which is
+   * what an acknowledged publish promises); only an operating-system crash or power cut can lose
+   * the last few commits.
    */
-  static open(file: string): LocalBusStore {
-    const db = new Database(file);
+  static open(file: string, options: { readonly mustExist?: boolean } = {}): LocalBusStore {
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: options.mustExist ?? false });
+    } catch (e: unknown) {
+      throw new AppError('BUS.UNAVAILABLE', `cannot open the local bus ${file}: ${errorMessage(e)}`, { cause: e });
+    }
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
@@ -367,17 +347,14 @@ export class LocalBusStore {
     return this.statements.oldestEnqueuedAt.get() ?? null;
   }
 
-  listDeadLetters(limit: number): DeadLetter[] {
-    return this.statements.listDeadLetters.all(limit).map(toDeadLetter);
+  /** Up to `limit` dead letters after `afterHandle`, in the order they were dead-lettered. */
+  deadLettersAfter(afterHandle: number, limit: number): DeadLetter[] {
+    return this.statements.deadLettersAfter.all(afterHandle, limit).map(toDeadLetter);
   }
 
-  acknowledgeDeadLetters(handles: readonly number[]): void {
-    this.acknowledgeTx(handles);
-  }
-
-  /** Moves dead letters back to the back of the queue with attempts reset; returns how many moved. */
-  republishDeadLetters(handles: readonly number[], now: number): number {
-    return this.republishTx(handles, now);
+  /** Deletes the dead letters with these handles in one transaction; returns those that existed. */
+  acknowledgeDeadLetters(handles: readonly number[]): number[] {
+    return this.acknowledgeTx(handles);
   }
 
   close(): void {

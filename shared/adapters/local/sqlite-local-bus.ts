@@ -3,11 +3,18 @@ import { AppError, ValidationError, errorMessage, type ValidationIssue } from '.
 import { buildPushEnvelope } from '../../events/push-envelope';
 import { createLogger, type Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
-import type { DeadLetter, DeadLetterQueue } from '../../ports/dead-letter-queue';
+import type {
+  DeadLetter,
+  DeadLetterListing,
+  DeadLetterQuery,
+  DeadLetterQueue,
+  RepublishOutcome,
+} from '../../ports/dead-letter-queue';
 import type { EventPublisher, OutboundMessage, PublishOutcome } from '../../ports/event-publisher';
 import { backoffDelayMs } from '../../source/retry-policy';
 import { HttpPushClient, type PushResult } from './http-push-client';
 import { LocalBusStore, type ClaimedMessage, type Settlement } from './local-bus-store';
+import { SqliteLocalBusClient } from './sqlite-local-bus-client';
 
 /** How the local bus stores, delivers and gives up; see DEFAULTS.bus* for the usual values. */
 export interface LocalBusOptions {
@@ -79,6 +86,8 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   private closed = false;
   private pumpQueued = false;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** Publishing and the dead letters go through this; delivery is this class's own. */
+  private readonly client: SqliteLocalBusClient;
 
   private constructor(
     private readonly options: LocalBusOptions,
@@ -89,6 +98,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? createLogger('local-bus');
     this.random = options.random ?? Math.random;
+    this.client = new SqliteLocalBusClient(store, { clock: this.clock, logger: this.logger });
   }
 
   /** Opens (or creates) the bus file. Throws ValidationError for unusable options. */
@@ -106,21 +116,10 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
    * Appends the messages in one transaction; once this resolves they survive a crash. Either all
    * outcomes are ok (each with its message id) or all failed with the same error.
    */
-  publish(messages: readonly OutboundMessage[]): Promise<PublishOutcome[]> {
-    if (messages.length === 0) return Promise.resolve([]);
-    if (this.closed) return Promise.resolve(failAll(messages, closedError()));
-    let ids: string[];
-    try {
-      ids = this.store.publish(messages, this.clock.now().getTime());
-    } catch (e: unknown) {
-      const error = new AppError('BUS.PUBLISH_FAILED', `local bus could not store messages: ${errorMessage(e)}`, {
-        retryable: true,
-        cause: e,
-      });
-      return Promise.resolve(failAll(messages, error));
-    }
-    this.schedulePump();
-    return Promise.resolve(messages.map((m, i): PublishOutcome => ({ id: m.id, ok: true, messageId: ids[i] ?? '' })));
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishOutcome[]> {
+    const outcomes = await this.client.publish(messages);
+    if (outcomes.some((o) => o.ok)) this.schedulePump();
+    return outcomes;
   }
 
   /**
@@ -185,23 +184,17 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     });
   }
 
-  list(limit: number): Promise<DeadLetter[]> {
-    return Promise.resolve(this.store.listDeadLetters(limit));
+  list(query?: DeadLetterQuery): Promise<DeadLetterListing> {
+    return this.client.list(query);
   }
 
   acknowledge(handles: readonly string[]): Promise<void> {
-    this.store.acknowledgeDeadLetters(parseHandles(handles));
-    return Promise.resolve();
+    return this.client.acknowledge(handles);
   }
 
-  /**
-   * Puts dead letters back at the end of the queue with attempts reset, keeping their message id,
-   * data, attributes and ordering key. Unknown handles are skipped; returns how many moved.
-   */
-  republish(handles: readonly string[]): Promise<number> {
-    const moved = this.store.republishDeadLetters(parseHandles(handles), this.clock.now().getTime());
-    if (moved > 0) this.schedulePump();
-    return Promise.resolve(moved);
+  /** See SqliteLocalBusClient.republish; `to` is usually this bus, which then delivers them again. */
+  republish(letters: readonly DeadLetter[], to: EventPublisher): Promise<RepublishOutcome[]> {
+    return this.client.republish(letters, to);
   }
 
   /** Stops (see stop()) and closes the file and connections. Idempotent. */
@@ -210,7 +203,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     await this.stop();
     this.closed = true;
     this.pusher.close();
-    this.store.close();
+    await this.client.close();
     for (const waiter of this.idleWaiters) waiter.reject(closedError());
     this.idleWaiters.clear();
   }
@@ -371,15 +364,6 @@ function isHttpUrl(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Handles are the decimal row ids list() hands out; anything else names no dead letter. */
-function parseHandles(handles: readonly string[]): number[] {
-  return handles.filter((h) => /^\d{1,15}$/.test(h)).map(Number);
-}
-
-function failAll(messages: readonly OutboundMessage[], error: Error): PublishOutcome[] {
-  return messages.map((m) => ({ id: m.id, ok: false, error }));
 }
 
 function closedError(): AppError {

@@ -14,6 +14,7 @@ import { AppError, ValidationError } from '@changefeed/shared/errors';
 import { changeToMessage, parsePushEnvelope, type PushedMessage } from '@changefeed/shared/events';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
 import type { DeadLetter, OutboundMessage, PublishOutcome } from '@changefeed/shared/ports';
+import { DEAD_LETTER_CONTRACT_ATTEMPTS, deadLetterQueueContract } from '../../contract/dead-letter-queue.contract';
 import { eventPublisherContract, type ReadBackMessage } from '../../contract/event-publisher.contract';
 import { cartChange, FakeRowSink } from '../../support/loader-fakes';
 import { captureLog, FakeClock } from '../../support/source-fakes';
@@ -314,6 +315,55 @@ describe('PubSubEventPublisher on the emulator', () => {
   }, 120_000);
 });
 
+/** A dead-letter topic with its pull subscription (no ordering: see PubSubDeadLetterQueueOptions). */
+async function deadLetterTopic(): Promise<{ topic: Topic; queue: PubSubDeadLetterQueue }> {
+  const topic = await createTopic('dead-letters');
+  const [subscription] = await topic.createSubscription(uniqueName('dead-letters-pull'));
+  const queue = new PubSubDeadLetterQueue(subscriber, {
+    subscription: subscription.name,
+    // The emulator answers an empty pull about a second before the deadline: at once, with 1 s.
+    pullTimeoutMs: 1_000,
+    logger: captureLog('dlq').logger,
+  });
+  cleanups.push(() => queue.close());
+  return { topic, queue };
+}
+
+/**
+ * The contract's dead letters are published straight to the dead-letter topic, with the attributes
+ * Pub/Sub's forwarding adds (as the emulator adds them: the delivery count, the source subscription
+ * and its project, the original publish time): real forwarding takes about five seconds per message
+ * on the emulator. That the emulator really forwards, and what the queue makes of it, is the first
+ * test of 'PubSubDeadLetterQueue on the emulator' below.
+ */
+deadLetterQueueContract('PubSubDeadLetterQueue', async () => {
+  const { topic, queue } = await deadLetterTopic();
+  const forwarder = pubsub.topic(topic.name, { messageOrdering: true });
+  return {
+    queue,
+    async deadLetter(messages) {
+      // One at a time, so that their publish times (when they were dead-lettered) are in order.
+      for (const m of messages) {
+        await forwarder.publishMessage({
+          data: m.data,
+          attributes: {
+            ...m.attributes,
+            CloudPubSubDeadLetterSourceDeliveryCount: String(DEAD_LETTER_CONTRACT_ATTEMPTS),
+            CloudPubSubDeadLetterSourceSubscription: 'loader-push',
+            CloudPubSubDeadLetterSourceSubscriptionProject: PROJECT,
+            CloudPubSubDeadLetterSourceTopicPublishTime: new Date().toISOString(),
+          },
+          ...(m.orderingKey === '' ? {} : { orderingKey: m.orderingKey }),
+        });
+      }
+    },
+    async close() {
+      await queue.close();
+      await forwarder.flush();
+    },
+  };
+});
+
 describe('PubSubDeadLetterQueue on the emulator', () => {
   let run: number;
 
@@ -321,24 +371,10 @@ describe('PubSubDeadLetterQueue on the emulator', () => {
     run = Number.parseInt(randomUUID().slice(0, 6), 16);
   });
 
-  /** A dead-letter topic with its pull subscription (no ordering: see PubSubDeadLetterQueueOptions). */
-  async function deadLetterTopic(): Promise<{ topic: Topic; queue: PubSubDeadLetterQueue }> {
-    const topic = await createTopic('dead-letters');
-    const [subscription] = await topic.createSubscription(uniqueName('dead-letters-pull'));
-    const queue = new PubSubDeadLetterQueue(subscriber, {
-      subscription: subscription.name,
-      // The emulator answers an empty pull about a second before the deadline: at once, with 1 s.
-      pullTimeoutMs: 1_000,
-      logger: captureLog('dlq').logger,
-    });
-    cleanups.push(() => queue.close());
-    return { topic, queue };
-  }
-
   async function listUntil(queue: PubSubDeadLetterQueue, count: number): Promise<DeadLetter[]> {
     let letters: DeadLetter[] = [];
     await waitFor(async () => {
-      letters = await queue.list(100);
+      letters = (await queue.list({ limit: 100 })).letters;
       return letters.length >= count;
     }, `${count} dead letters`);
     return letters;
@@ -372,7 +408,7 @@ describe('PubSubDeadLetterQueue on the emulator', () => {
     expect(letter.lastFailureAt).toBeInstanceOf(Date);
     expect(letter.lastError).toBeNull();
     // Listing gives every message back: a second list sees the same letter.
-    expect((await queue.list(100)).map((l) => l.handle)).toEqual([letter.handle]);
+    expect((await queue.list()).letters.map((l) => l.handle)).toEqual([letter.handle]);
 
     endpoint.status = 204;
     const outcomes = await queue.republish([letter], publisher);
@@ -384,48 +420,16 @@ describe('PubSubDeadLetterQueue on the emulator', () => {
     expect(redelivered?.messageId).toBe(outcomes[0]?.ok === true ? outcomes[0].messageId : 'a message id');
     expect(redelivered?.attributes).toEqual(message.attributes);
     expect(redelivered?.data.equals(message.data)).toBe(true);
-    expect(await queue.list(100)).toEqual([]);
+    expect((await queue.list()).letters).toEqual([]);
   }, 60_000);
 
-  /** Publishes straight to the dead-letter topic, one at a time so that their publish times are ordered. */
-  async function putDeadLetters(topic: Topic, count: number): Promise<OutboundMessage[]> {
-    const messages = Array.from({ length: count }, (_, i) => changeToMessage(cartChange(run + i)));
-    for (const m of messages) {
-      await topic.publishMessage({ data: m.data, attributes: { ...m.attributes }, orderingKey: m.orderingKey });
-    }
-    return messages;
-  }
-
-  it('list returns at most `limit` letters, oldest first, and leaves them all in place', async () => {
+  it('republish to a topic that is gone keeps the letter, with PUBLISH.NOT_FOUND in its outcome', async () => {
     const { topic, queue } = await deadLetterTopic();
-    const messages = await putDeadLetters(topic, 3);
-
-    const two = await queue.list(2);
-    const all = await queue.list(10);
-
-    expect(two).toHaveLength(2);
-    expect(all.map((l) => l.attributes['ce-id'])).toEqual(messages.map((m) => m.id));
-    const times = all.map((l) => l.lastFailureAt?.getTime() ?? NaN);
-    expect(times).toEqual([...times].sort((a, b) => a - b));
-    // Put there by hand, so Pub/Sub recorded no delivery count.
-    expect(all.map((l) => l.deliveryAttempts)).toEqual([0, 0, 0]);
-    expect(await queue.list(0)).toEqual([]);
-  });
-
-  it('acknowledge removes exactly the named letters and ignores unknown handles', async () => {
-    const { topic, queue } = await deadLetterTopic();
-    const messages = await putDeadLetters(topic, 3);
-    const listed = await queue.list(10);
-
-    await queue.acknowledge([listed[1]?.handle ?? '', 'no-such-handle', '']);
-
-    expect((await queue.list(10)).map((l) => l.attributes['ce-id'])).toEqual([messages[0]?.id, messages[2]?.id]);
-  });
-
-  it('republish keeps a letter whose publish failed, with the error in its outcome', async () => {
-    const { topic, queue } = await deadLetterTopic();
-    await putDeadLetters(topic, 1);
-    const [letter] = await queue.list(10);
+    const message = changeToMessage(cartChange(run));
+    await topic.publishMessage({ data: message.data, attributes: { ...message.attributes } });
+    const {
+      letters: [letter],
+    } = await queue.list();
     if (letter === undefined) throw new Error('no dead letter');
     const gone = await createTopic('gone');
     const publisherOfGone = publisherOn(gone);
@@ -435,14 +439,39 @@ describe('PubSubDeadLetterQueue on the emulator', () => {
 
     expect(outcome).toMatchObject({ handle: letter.handle, ok: false });
     expect(outcome?.ok === false ? outcome.error : undefined).toMatchObject({ code: PublishErrorCode.notFound });
-    expect((await queue.list(10)).map((l) => l.handle)).toEqual([letter.handle]);
+    expect((await queue.list()).letters.map((l) => l.handle)).toEqual([letter.handle]);
   });
 
-  it('after close, the queue refuses work', async () => {
-    const { queue } = await deadLetterTopic();
-    await queue.close();
+  it('listing a subscription that does not exist fails with DEAD_LETTER.NOT_FOUND', async () => {
+    const queue = new PubSubDeadLetterQueue(subscriber, {
+      subscription: `projects/${PROJECT}/subscriptions/${uniqueName('never-made')}`,
+      pullTimeoutMs: 1_000,
+      logger: captureLog('dlq').logger,
+    });
 
-    await expect(queue.list(1)).rejects.toMatchObject({ code: 'DEAD_LETTER.CLOSED' });
+    await expect(queue.list()).rejects.toMatchObject({ code: 'DEAD_LETTER.NOT_FOUND' });
+  });
+
+  it('without a limit, stops reading after maxScanMessages and says the listing is incomplete', async () => {
+    const { topic, queue: unbounded } = await deadLetterTopic();
+    const queue = new PubSubDeadLetterQueue(subscriber, {
+      subscription: (await topic.getSubscriptions())[0][0]?.name ?? '',
+      pullTimeoutMs: 1_000,
+      maxScanMessages: 2,
+      logger: captureLog('dlq').logger,
+    });
+    for (let i = 0; i < 4; i++) {
+      const m = changeToMessage(cartChange(run + i));
+      await topic.publishMessage({ data: m.data, attributes: { ...m.attributes } });
+    }
+
+    const bounded = await queue.list();
+    const all = await unbounded.list();
+
+    expect(bounded.complete).toBe(false);
+    expect(bounded.letters.length).toBeLessThan(4);
+    expect(all.complete).toBe(true);
+    expect(all.letters).toHaveLength(4);
   });
 });
 

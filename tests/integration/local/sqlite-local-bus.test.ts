@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SqliteLocalBus, type LocalBusOptions } from '@changefeed/shared/adapters/local';
+import { SqliteLocalBus, SqliteLocalBusClient, type LocalBusOptions } from '@changefeed/shared/adapters/local';
 import { ValidationError } from '@changefeed/shared/errors';
 import { changeToMessage, parseChangeMessage, parsePushEnvelope, type PushedMessage } from '@changefeed/shared/events';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
@@ -285,7 +285,7 @@ describe('SqliteLocalBus', () => {
     expect(log.text()).not.toContain('payload-must-not-be-logged');
     expect(log.text()).not.toContain(poison.data.toString('base64'));
 
-    const [dead] = await bus.list(10);
+    const [dead] = (await bus.list({ limit: 10 })).letters;
     expect(dead).toMatchObject({
       messageId: poisonId,
       orderingKey: 'carts/7',
@@ -335,7 +335,7 @@ describe('SqliteLocalBus', () => {
     bus.start();
     await bus.waitUntilIdle();
 
-    const [dead] = await bus.list(10);
+    const [dead] = (await bus.list({ limit: 10 })).letters;
     expect(dead?.deliveryAttempts).toBe(2);
     expect(dead?.lastError).toContain('ECONNREFUSED');
   });
@@ -415,51 +415,56 @@ describe('SqliteLocalBus', () => {
     await expect(bus.waitUntilIdle()).resolves.toBeUndefined();
   });
 
-  it('republish moves a dead letter back and it is delivered, same id and content, once the endpoint is fixed', async () => {
+  it('republished to itself, a dead letter is delivered again with the same content and ordering key, once the endpoint is fixed', async () => {
     const bus = openBus({ maxDeliveryAttempts: 2 });
     endpoint.answer = () => ({ status: 503, body: 'down' });
     const original = message('m', 'carts/9');
-    const [id] = okIds(await bus.publish([original]));
+    okIds(await bus.publish([original]));
     bus.start();
     await bus.waitUntilIdle();
-    const [dead] = await bus.list(10);
+    const { letters } = await bus.list();
     endpoint.answer = () => ({ status: 204 });
 
-    const moved = await bus.republish([dead!.handle, dead!.handle, 'not-a-handle', '999999']);
+    const outcomes = await bus.republish(letters, bus);
     await bus.waitUntilIdle();
 
-    expect(moved).toBe(1);
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]).toMatchObject({ handle: letters[0]?.handle, ok: true, removed: true });
     expect(endpoint.received.at(-1)).toMatchObject({
-      messageId: id,
+      messageId: outcomes[0]?.ok === true ? outcomes[0].messageId : 'an id',
       data: original.data,
       attributes: original.attributes,
       orderingKey: 'carts/9',
       deliveryAttempt: 1,
     });
-    expect(await bus.list(10)).toEqual([]);
+    expect((await bus.list()).letters).toEqual([]);
     expect(bus.stats()).toMatchObject({ pending: 0, delivered: 1, deadLettered: 0 });
   });
 
   it('delivers dead letters that another process republishes into the running bus file', async () => {
     const running = openBus({ maxDeliveryAttempts: 1 });
     endpoint.answer = () => ({ status: 500 });
-    const [id] = okIds(await running.publish([message('m', 'carts/3')]));
+    okIds(await running.publish([message('m', 'carts/3')]));
     running.start();
     await running.waitUntilIdle();
     endpoint.answer = () => ({ status: 204 });
 
-    // What `changefeed dlq replay` does while the pipeline runs: open the same file, never start it.
-    const replayer = openBus();
-    const [dead] = await replayer.list(10);
-    const moved = await replayer.republish([dead!.handle]);
-    await waitFor(() => running.stats().delivered === 1, 'the running bus to pick the message up');
+    // What `changefeed dlq replay` does while the pipeline runs: a client of the same file.
+    const replayer = SqliteLocalBusClient.open(path.join(dir, 'bus.sqlite'), { logger: log.logger });
+    try {
+      const { letters } = await replayer.list();
+      const [outcome] = await replayer.republish(letters, replayer);
+      await waitFor(() => running.stats().delivered === 1, 'the running bus to pick the message up');
 
-    expect(moved).toBe(1);
-    expect(endpoint.received.map((p) => [p.messageId, p.deliveryAttempt])).toEqual([
-      [id, 1],
-      [id, 1],
-    ]);
-    expect(running.stats()).toMatchObject({ pending: 0, inFlight: 0, deadLettered: 0 });
+      expect(outcome).toMatchObject({ ok: true, removed: true });
+      expect(endpoint.received.map((p) => [p.attributes['ce-id'], p.deliveryAttempt])).toEqual([
+        ['m', 1],
+        ['m', 1],
+      ]);
+      expect(running.stats()).toMatchObject({ pending: 0, inFlight: 0, deadLettered: 0 });
+    } finally {
+      await replayer.close();
+    }
   });
 
   it('acknowledge removes dead letters and ignores unknown handles', async () => {
@@ -468,11 +473,11 @@ describe('SqliteLocalBus', () => {
     await bus.publish([message('a', 'k1'), message('b', 'k2')]);
     bus.start();
     await bus.waitUntilIdle();
-    const [first] = await bus.list(1);
+    const first = (await bus.list()).letters.find((l) => l.attributes['ce-id'] === 'a');
 
-    await bus.acknowledge([first!.handle, 'nope']);
+    await bus.acknowledge([first?.handle ?? '', 'nope']);
 
-    const rest = await bus.list(10);
+    const rest = (await bus.list()).letters;
     expect(rest.map((d) => d.attributes['ce-id'])).toEqual(['b']);
     expect(bus.stats().deadLettered).toBe(1);
   });

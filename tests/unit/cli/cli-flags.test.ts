@@ -1,9 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { systemClock } from '@changefeed/shared/ports';
-import { runCli } from '@changefeed/cli';
-import { capture } from '../../e2e/e2e-support';
+import { cliIn } from '../../e2e/e2e-support';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,19 +11,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const out = capture();
-  const err = capture();
-  const code = await runCli(args, {
-    stdout: out.stream,
-    stderr: err.stream,
-    env,
-    cwd: dir,
-    signal: new AbortController().signal,
-    clock: systemClock,
-    exampleConfig: path.join(dir, 'missing.yaml'),
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
+function cli(args: string[], env: Record<string, string> = {}) {
+  return cliIn(dir, args, { env });
 }
 
 describe('changefeed command line', () => {
