@@ -216,7 +216,7 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
           return object;
         });
       } catch (e: unknown) {
-        throw warehouseError('WAREHOUSE.QUERY_FAILED', 'query failed', e);
+        throw warehouseError('WAREHOUSE.QUERY_FAILED', 'query', e);
       }
     });
   }

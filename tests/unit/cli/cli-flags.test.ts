@@ -102,4 +102,17 @@ describe('changefeed command line', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('stream sources: a');
   });
+
+  it('reads a relative --config path from the directory the command runs in', async () => {
+    await writeFile(
+      path.join(dir, 'rel.yaml'),
+      'sources:\n  - { name: a, mode: stream, request: { url: "http://127.0.0.1:1/a" }, idField: id, table: a }\n',
+    );
+    const check = await cli(['config', 'check', 'rel.yaml']);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain('rel.yaml: ok');
+    const run = await cli(['run', '--config', 'missing.yaml', '--once']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(path.join(dir, 'missing.yaml'));
+  });
 });

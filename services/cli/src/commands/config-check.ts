@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { Exit, type CliIo, type ExitCode } from '../io';
@@ -9,7 +10,7 @@ import { Exit, type CliIo, type ExitCode } from '../io';
 export async function configCheck(file: string, io: CliIo): Promise<ExitCode> {
   let config: Config;
   try {
-    config = await loadConfig(file);
+    config = await loadConfig(path.resolve(io.cwd, file));
   } catch (e: unknown) {
     io.stderr.write(`${errorMessage(e)}\n`);
     return e instanceof ConfigError ? Exit.usage : Exit.failed;

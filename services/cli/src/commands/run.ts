@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { dataDirLayout } from '../data-dir';
@@ -14,7 +15,7 @@ export interface RunFlags {
 export async function runCommand(flags: RunFlags, ctx: PipelineContext): Promise<ExitCode> {
   let config: Config;
   try {
-    config = await loadConfig(flags.config);
+    config = await loadConfig(path.resolve(ctx.cwd, flags.config));
   } catch (e: unknown) {
     ctx.stderr.write(`${errorMessage(e)}\n`);
     return e instanceof ConfigError ? Exit.usage : Exit.failed;
