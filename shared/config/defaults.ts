@@ -70,6 +70,17 @@ export const DEFAULTS = {
   /** GCP resource names, matching terraform/'s defaults. */
   pubsubTopic: 'changefeed-events',
   pubsubDeadLetterSubscription: 'changefeed-dead-letters-pull',
+  /**
+   * How long one pull of the dead-letter subscription waits for messages. A pull on an empty
+   * subscription waits this long (the emulator answers about a second before the deadline), so
+   * every `changefeed dlq` listing ends with one such wait; an operator's tool, not a hot path.
+   */
+  deadLetterPullTimeoutMs: 5_000,
+  /**
+   * Removing or replaying dead letters finds them by reading the subscription; it gives up after
+   * this many messages, and what was not found stays a dead letter (running again continues).
+   */
+  deadLetterMaxScanMessages: 10_000,
   firestoreCollection: 'changefeed',
   bigqueryDataset: 'changefeed',
 

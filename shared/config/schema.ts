@@ -174,6 +174,8 @@ export const gcpSchema = z
         topic: z.string().min(3).default(DEFAULTS.pubsubTopic),
         /** The pull subscription on the dead-letter topic that `changefeed dlq` reads. */
         deadLetterSubscription: z.string().min(3).default(DEFAULTS.pubsubDeadLetterSubscription),
+        /** How long one pull of the dead-letter subscription waits for messages. */
+        deadLetterPullTimeout: durationMs.default(DEFAULTS.deadLetterPullTimeoutMs),
       })
       .prefault({}),
     firestore: z

@@ -130,6 +130,7 @@ gcp:
   pubsub:
     topic: ${topic.name.split('/').at(-1) ?? ''}
     deadLetterSubscription: ${deadLetterSubscription.name.split('/').at(-1) ?? ''}
+    deadLetterPullTimeout: 1s
 sources:
   - { name: carts, mode: stream, request: { url: "http://127.0.0.1:9/carts" }, idField: id, table: carts }
 `,

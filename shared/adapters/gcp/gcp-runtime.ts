@@ -106,6 +106,8 @@ export interface PubSubDeadLetterTarget {
   /** Says where a bad name came from in the error, e.g. `--subscription` or `gcp.pubsub.topic`. */
   readonly subscriptionSetting: string;
   readonly topicSetting: string;
+  /** See DEFAULTS.deadLetterPullTimeoutMs. */
+  readonly pullTimeoutMs?: number;
 }
 
 export interface PubSubDeadLetters {
@@ -140,7 +142,7 @@ export function openPubSubDeadLetters(
     projectId: target.projectId,
     ...(emulatorHost === undefined || emulatorHost === '' ? {} : { apiEndpoint: emulatorHost }),
   });
-  const queue = new PubSubDeadLetterQueue(subscriber, { subscription, logger });
+  const queue = new PubSubDeadLetterQueue(subscriber, { subscription, pullTimeoutMs: target.pullTimeoutMs, logger });
   const publisher = PubSubEventPublisher.forTopic(pubsub, topic, { logger });
   return {
     queue,

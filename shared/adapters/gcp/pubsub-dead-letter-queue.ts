@@ -1,5 +1,6 @@
 import { v1, type protos } from '@google-cloud/pubsub';
 import { grpc } from 'google-gax';
+import { DEFAULTS } from '../../config/defaults';
 import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../../errors';
 import { createLogger, type Logger } from '../../log';
 import type {
@@ -32,19 +33,11 @@ export interface PubSubDeadLetterQueueOptions {
 }
 
 export const PUBSUB_DEAD_LETTER_DEFAULTS = {
-  /**
-   * How long one pull waits for messages. A pull on an empty subscription waits this long (the
-   * emulator answers empty about a second before the deadline), so every list() and acknowledge()
-   * ends with one such wait; a dead-letter subscription is read by an operator, not a hot path.
-   */
-  pullTimeoutMs: 5_000,
+  /** Why these values: DEFAULTS.deadLetterPullTimeoutMs and deadLetterMaxScanMessages. */
+  pullTimeoutMs: DEFAULTS.deadLetterPullTimeoutMs,
   /** The API's maximum per Pull request. */
   maxMessagesPerPull: 1000,
-  /**
-   * acknowledge() and republish() look for their messages by reading the subscription; they give
-   * up after this many messages. Handles not found by then stay dead letters (see acknowledge()).
-   */
-  maxScanMessages: 10_000,
+  maxScanMessages: DEFAULTS.deadLetterMaxScanMessages,
   /** Ack ids per Acknowledge / ModifyAckDeadline request, well under the 512 KB request limit. */
   maxAckIdsPerRequest: 1000,
 } as const;

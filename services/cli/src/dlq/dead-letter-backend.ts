@@ -100,6 +100,7 @@ async function openPubSub(config: Config, flags: BackendFlags, io: CliIo, logger
       topic: flags.topic ?? config.gcp.pubsub.topic,
       subscriptionSetting,
       topicSetting,
+      pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout,
     },
     io.env['PUBSUB_EMULATOR_HOST'],
     logger,
