@@ -1,8 +1,8 @@
 import path from 'node:path';
+import { FAILPOINTS, failpointHook, parseFailpoints } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { systemClock } from '@changefeed/shared/ports';
 import { runCli } from './cli';
-import { FAILPOINTS, parseFailpoints } from './failpoints';
 
 /**
  * The `changefeed` process: reads the environment, turns SIGTERM/SIGINT into an abort (a second
@@ -11,14 +11,11 @@ import { FAILPOINTS, parseFailpoints } from './failpoints';
 async function main(): Promise<void> {
   let afterPublish: (() => void) | undefined;
   try {
-    const failpoints = parseFailpoints(process.env['CHANGEFEED_FAILPOINT']);
-    const action = failpoints.get(FAILPOINTS.pollerAfterPublish);
-    if (action === 'kill') afterPublish = () => process.kill(process.pid, 'SIGKILL');
-    if (action === 'throw') {
-      afterPublish = () => {
-        throw new Error(`failpoint ${FAILPOINTS.pollerAfterPublish}`);
-      };
-    }
+    afterPublish = failpointHook(
+      parseFailpoints(process.env['CHANGEFEED_FAILPOINT']),
+      FAILPOINTS.pollerAfterPublish,
+      () => process.kill(process.pid, 'SIGKILL'),
+    );
   } catch (e: unknown) {
     process.stderr.write(`changefeed: ${errorMessage(e)}\n`);
     process.exit(2);
