@@ -4,6 +4,7 @@ import {
   startGcpPipeline,
   waitFor,
   type GcpPipeline,
+  type GcpPipelineOptions,
   type ServiceProcess,
   type SourceHealth,
 } from './gcp-pipeline-support';
@@ -52,11 +53,14 @@ function count(rows: unknown[][]): number {
  *    flight may have read the API before the test's edit) and found nothing to publish, so every
  *    change was published and acknowledged (its snapshot is committed only then);
  * 2. the events in `carts_changes` are as many as the poll cycles' audit rows (`_runs`, written
- *    by the poller before `/healthz` counts the cycle) say were published: every published event
- *    was pushed to the loader and appended.
+ *    by the poller before `/healthz` counts the cycle) say were published, plus `unaudited`:
+ *    every published event was pushed to the loader and appended.
  * What is asserted afterwards then cannot miss a late row.
+ *
+ * `unaudited`: events that no audit row counts, because the poller that published them was
+ * killed before writing one and its replacement did not publish them again under the same id.
  */
-async function settled(p: GcpPipeline, poller: ServiceProcess): Promise<void> {
+async function settled(p: GcpPipeline, poller: ServiceProcess, unaudited = 0): Promise<void> {
   const from = (await sourceHealth(poller, 'carts')).cycles;
   let health: SourceHealth | undefined;
   await waitFor(
@@ -75,36 +79,46 @@ async function settled(p: GcpPipeline, poller: ServiceProcess): Promise<void> {
       );
       // Before the loader's first append the table does not exist yet.
       events = await p.query(`select count(distinct event_id) from ${p.table('carts_changes')}`).then(count, () => 0);
-      return events === published;
+      return events === published + unaudited;
     },
-    () => `BigQuery to hold every published event: ${events} of ${published}\n${p.loader.output()}`,
+    () => `BigQuery to hold every published event: ${events} of ${published} + ${unaudited}\n${p.loader.output()}`,
   );
 }
 
 /**
  * A poller killed by the failpoint right after its first publish group was acknowledged, before
- * its snapshot commit; then a replacement, once the dead one's lease has run out. Returns the
+ * its snapshot commit; `beforeRestart` may edit the API meanwhile; then a replacement, once the
+ * dead one's lease has run out. Returns the
  * replacement once the pipeline settled, checked for what a crash must never cause: a lost change
  * (`_current` differs from the API) or a change with two event ids.
  */
-async function crashThenRestart(p: GcpPipeline): Promise<ServiceProcess> {
+async function crashThenRestart(
+  p: GcpPipeline,
+  options: { readonly beforeRestart?: () => void; readonly unaudited?: number } = {},
+): Promise<ServiceProcess> {
   const crashing = await p.spawnPoller({ CHANGEFEED_FAILPOINT: 'poller.after-publish:kill' });
   expect(await exitOf(crashing)).toEqual({ code: null, signal: 'SIGKILL' });
+  options.beforeRestart?.();
   const restarted = await p.startPoller();
-  await settled(p, restarted);
+  await settled(p, restarted, options.unaudited);
   await currentMatchesApi(p);
   await expectOneEventIdPerChange(p);
   return restarted;
 }
 
 describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push → loader → BigQuery)', () => {
-  let p: GcpPipeline;
+  const running: GcpPipeline[] = [];
+  async function pipeline(options: GcpPipelineOptions): Promise<GcpPipeline> {
+    const started = await startGcpPipeline(options);
+    running.push(started);
+    return started;
+  }
   afterEach(async () => {
-    await p.close();
+    await Promise.all(running.splice(0).map((started) => started.close()));
   });
 
   it('backfills on cold start, then records creates, updates, deletes and re-creations exactly', async () => {
-    p = await startGcpPipeline({ carts: 12 });
+    const p = await pipeline({ carts: 12 });
     const poller = await p.startPoller();
     await settled(p, poller);
     const initial = Array.from({ length: 12 }, (_, i) => `created ${i + 1} v1`);
@@ -123,17 +137,17 @@ describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push →
     await currentMatchesApi(p);
 
     expect(await changeList(p)).toEqual([...initial, 'created 100 v1', 'updated 2 v2', 'deleted 3 v2', 'created 3 v3']);
-    // One row per event; at-least-once delivery could add a redelivered copy (same message id).
+    // One row per event; at-least-once delivery may add a redelivered copy (the same message id).
     const rows = await p.query(
-      `select distinct event_type, data is null, source, event_id, delivery_attempt, message_id, publish_time is not null
-       from ${p.table('carts_changes')} where entity_id = '3' order by event_id`,
+      `select distinct version, event_type, data is null, source, event_id, delivery_attempt, message_id, publish_time is not null
+       from ${p.table('carts_changes')} where entity_id = '3' order by version`,
     );
-    expect(rows.map(([type, deleted]) => [type, deleted]).sort()).toEqual([
-      ['created', 'false'],
+    expect(rows.map(([, type, deleted]) => [type, deleted])).toEqual([
       ['created', 'false'],
       ['deleted', 'true'],
+      ['created', 'false'],
     ]);
-    for (const [, , source, eventId, deliveryAttempt, messageId, published] of rows) {
+    for (const [, , , source, eventId, deliveryAttempt, messageId, published] of rows) {
       expect(source).toBe('carts');
       expect(String(eventId)).toMatch(/^[0-9a-f]{32}$/);
       // The local bus says 1; the emulator's push envelope has no deliveryAttempt, so it is unknown.
@@ -141,7 +155,7 @@ describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push →
       expect(String(messageId)).not.toBe('');
       expect(published).toBe('true');
     }
-    expect(new Set(rows.map(([, , , eventId]) => eventId)).size).toBe(3);
+    expect(new Set(rows.map(([, , , , eventId]) => eventId)).size).toBe(3);
 
     expect(await poller.stop()).toEqual({ code: 0, signal: null });
     expect(poller.errorLines()).toEqual([]);
@@ -149,7 +163,7 @@ describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push →
   }, 240_000);
 
   it('a value that flips A→B→A→B over four cycles gives four distinct event ids and four rows', async () => {
-    p = await startGcpPipeline({ carts: 12 });
+    const p = await pipeline({ carts: 12 });
     const poller = await p.startPoller();
     await settled(p, poller);
     for (const note of ['A', 'B', 'A', 'B']) {
@@ -175,7 +189,7 @@ describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push →
   it('a poller killed (SIGKILL) after publishing and before committing its snapshot: the restarted one re-emits the same event ids and loses nothing', async () => {
     // Publish groups of 2, so the crash leaves one group on the bus and one never published; a
     // short lease, so the replacement does not wait a minute for the dead poller's lease.
-    p = await startGcpPipeline({ carts: 12, extraYaml: 'poller:\n  leaseTtl: 2s\n  publishBatchSize: 2\n' });
+    const p = await pipeline({ carts: 12, extraYaml: 'poller:\n  leaseTtl: 2s\n  publishBatchSize: 2\n' });
     const first = await p.startPoller();
     await settled(p, first);
     expect(await first.stop()).toEqual({ code: 0, signal: null });
@@ -206,8 +220,63 @@ describe('gcp pipeline, end to end on the emulators (poller → Pub/Sub push →
     expect(p.loader.errorLines()).toEqual([]);
   }, 240_000);
 
+  it('a poller killed after publishing, then the API changed back before the restart: the restarted one supersedes what was published and the current view equals the API', async () => {
+    const p = await pipeline({ carts: 12, extraYaml: 'poller:\n  leaseTtl: 2s\n  publishBatchSize: 5\n' });
+    const first = await p.startPoller();
+    await settled(p, first);
+    expect(await first.stop()).toEqual({ code: 0, signal: null });
+    const { store } = p.api;
+    const cart = (id: number) => {
+      const found = store.getCart(id);
+      if (found === undefined) throw new Error(`test setup: cart ${id} is missing`);
+      return found;
+    };
+    const [one, two, three] = [cart(1), cart(2), cart(3)];
+
+    store.putCart({ ...one, note: 'B: published, never committed, then reverted' });
+    store.deleteCart(2);
+    store.putCart({ ...three, note: 'B: published, never committed' });
+    store.putCart({ id: 50, note: 'created, published, then gone again' });
+    // One publish group holds all four; the API then goes back to what the snapshot committed
+    // (1, 2, 50), or on to a third state (3), and the killed poller's four events stay superseded.
+    const restarted = await crashThenRestart(p, {
+      beforeRestart: () => {
+        store.putCart(one);
+        store.putCart(two);
+        store.deleteCart(50);
+        store.putCart({ ...three, note: 'C' });
+      },
+      unaudited: 4,
+    });
+
+    const changes = await p.query(
+      `select distinct event_type, entity_id, version, json_value(data, '$.note') from ${p.table('carts_changes')}
+       where entity_id in ('1', '2', '3', '50') order by cast(entity_id as int64), version`,
+    );
+    expect(changes).toEqual([
+      ['created', '1', '1', null],
+      ['updated', '1', '2', 'B: published, never committed, then reverted'],
+      ['updated', '1', '3', null],
+      ['created', '2', '1', null],
+      ['deleted', '2', '2', null],
+      ['created', '2', '3', null],
+      ['created', '3', '1', null],
+      ['updated', '3', '2', 'B: published, never committed'],
+      ['updated', '3', '3', 'C'],
+      ['created', '50', '1', 'created, published, then gone again'],
+      ['deleted', '50', '2', null],
+    ]);
+    const others = await p.query(
+      `select count(*) from ${p.table('carts_changes')}
+       where entity_id not in ('1', '2', '3', '50') and not (event_type = 'created' and version = 1)`,
+    );
+    expect(count(others)).toBe(0);
+    expect(restarted.errorLines()).toEqual([]);
+    expect(p.loader.errorLines()).toEqual([]);
+  }, 240_000);
+
   it('a poller killed during its cold start: the restarted one completes the backfill with no event doubled', async () => {
-    p = await startGcpPipeline({ carts: 23, extraYaml: 'poller:\n  leaseTtl: 2s\n  publishBatchSize: 5\n' });
+    const p = await pipeline({ carts: 23, extraYaml: 'poller:\n  leaseTtl: 2s\n  publishBatchSize: 5\n' });
     const restarted = await crashThenRestart(p);
     expect(count(await p.query(`select count(distinct event_id) from ${p.table('carts_changes')}`))).toBe(23);
     expect(restarted.errorLines()).toEqual([]);
