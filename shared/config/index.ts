@@ -3,3 +3,4 @@ export * from './duration';
 export * from './load';
 export * from './schema';
 export * from './service-env';
+export * from './failpoints';

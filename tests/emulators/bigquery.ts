@@ -24,13 +24,21 @@ export function bigqueryEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): 
 }
 
 /**
+ * Holds a `sitecustomize.py` that makes bqemulator run its Storage Write flushes on the thread
+ * that serves REST: unpatched, an append that overlaps a query deadlocks the emulator for good
+ * (see that file). On PYTHONPATH, Python loads it at start-up.
+ */
+export const BQEMULATOR_PATCH_DIR = path.join(__dirname, 'bqemulator-single-thread');
+
+/**
  * bqemulator: one process serving the BigQuery REST API on the main port and the Storage
  * Write/Read gRPC API on the extra one, in memory (every run starts empty).
  */
-export function bigqueryEmulator(): EmulatorSpec {
+export function bigqueryEmulator(env: NodeJS.ProcessEnv = process.env): EmulatorSpec {
+  const pythonPath = nonEmpty(env['PYTHONPATH']);
   return {
     name: 'BigQuery',
-    command: bigqueryEmulatorLauncher(),
+    command: bigqueryEmulatorLauncher(env),
     args: (restPort, [grpcPort]) => [
       'start',
       '--rest-host=127.0.0.1',
@@ -44,6 +52,10 @@ export function bigqueryEmulator(): EmulatorSpec {
     ],
     extraPorts: 1,
     installHint: INSTALL_HINT,
+    env: {
+      PYTHONPATH:
+        pythonPath === undefined ? BQEMULATOR_PATCH_DIR : `${BQEMULATOR_PATCH_DIR}${path.delimiter}${pythonPath}`,
+    },
   };
 }
 

@@ -24,7 +24,7 @@ export interface LocalPipelineOptions {
   readonly env: Environment;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Test seam: runs between a publish group's ack and its snapshot commit (see failpoints.ts). */
+  /** Test seam: runs between a publish group's ack and its snapshot commit (see shared/config/failpoints.ts). */
   readonly afterPublish?: () => Promise<void> | void;
 }
 

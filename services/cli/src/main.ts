@@ -1,8 +1,8 @@
 import path from 'node:path';
+import { FAILPOINTS, failpointHook, parseFailpoints } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { systemClock } from '@changefeed/shared/ports';
 import { runCli } from './cli';
-import { FAILPOINTS, parseFailpoints, type FailpointAction, type FailpointName } from './failpoints';
 
 /**
  * The `changefeed` process: reads the environment, turns SIGTERM/SIGINT into an abort (a second
@@ -13,8 +13,11 @@ async function main(): Promise<void> {
   let afterReplayPublish: (() => void) | undefined;
   try {
     const failpoints = parseFailpoints(process.env['CHANGEFEED_FAILPOINT']);
-    afterPublish = failpointHook(FAILPOINTS.pollerAfterPublish, failpoints.get(FAILPOINTS.pollerAfterPublish));
-    afterReplayPublish = failpointHook(FAILPOINTS.dlqAfterRepublish, failpoints.get(FAILPOINTS.dlqAfterRepublish));
+    const kill = (): void => {
+      process.kill(process.pid, 'SIGKILL');
+    };
+    afterPublish = failpointHook(failpoints, FAILPOINTS.pollerAfterPublish, kill);
+    afterReplayPublish = failpointHook(failpoints, FAILPOINTS.dlqAfterRepublish, kill);
   } catch (e: unknown) {
     process.stderr.write(`changefeed: ${errorMessage(e)}\n`);
     process.exit(2);
@@ -45,17 +48,6 @@ async function main(): Promise<void> {
   // Exit explicitly once stdout is flushed: a stray keep-alive socket must not keep a finished
   // `run --once` alive.
   process.stdout.write('', () => process.exit(code));
-}
-
-/** What a failpoint does when reached: die on the spot, or fail the operation. */
-function failpointHook(name: FailpointName, action: FailpointAction | undefined): (() => void) | undefined {
-  if (action === 'kill') return () => process.kill(process.pid, 'SIGKILL');
-  if (action === 'throw') {
-    return () => {
-      throw new Error(`failpoint ${name}`);
-    };
-  }
-  return undefined;
 }
 
 main().catch((e: unknown) => {

@@ -7,7 +7,7 @@ import {
   loadServiceConfig,
   resolveProjectId,
 } from '@changefeed/shared/adapters/gcp';
-import { parseServiceEnv } from '@changefeed/shared/config';
+import { FAILPOINTS, failpointHook, parseFailpoints, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
 import { createLogger } from '@changefeed/shared/log';
@@ -24,6 +24,13 @@ import { Poller } from './poller';
 async function main(): Promise<void> {
   const env = parseServiceEnv(process.env);
   const logger = createLogger('poller', { level: env.LOG_LEVEL });
+  // Test hook, off unless CHANGEFEED_FAILPOINT is set: the gcp e2e test kills this process between
+  // a publish and its snapshot commit to prove the restarted poller re-emits and loses nothing.
+  const afterPublish = failpointHook(
+    parseFailpoints(process.env['CHANGEFEED_FAILPOINT']),
+    FAILPOINTS.pollerAfterPublish,
+    () => process.kill(process.pid, 'SIGKILL'),
+  );
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
   const projectId = resolveProjectId(config, process.env);
   // A missing credential variable fails here, at start-up, naming the source and the variable.
@@ -42,6 +49,7 @@ async function main(): Promise<void> {
       clock: systemClock,
       logger,
       sourceClients,
+      afterPublish,
     },
     config.sources,
     {

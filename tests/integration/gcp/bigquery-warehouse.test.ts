@@ -1,58 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import Module from 'node:module';
 import type { TableMetadata } from '@google-cloud/bigquery';
-import {
-  BigQueryWarehouse,
-  createBigQueryClients,
-  type BigQueryClients,
-  type BigQuerySdk,
-} from '@changefeed/shared/adapters/gcp';
-import type { GcpConfig } from '@changefeed/shared/config';
+import type { BigQueryClients, BigQueryWarehouse } from '@changefeed/shared/adapters/gcp';
 import { AppError } from '@changefeed/shared/errors';
 import type { ChangeRow, RunRecord } from '@changefeed/shared/ports';
 import { changeRow, rowSinkContract, type CurrentRow } from '../../contract/row-sink.contract';
-import { BIGQUERY_TEST_PROJECT } from '../../emulators/bigquery';
+import { emulatorBigqueryClients, openEmulatorWarehouse } from '../../support/bigquery-emulator-clients';
 
 /**
  * The BigQuery warehouse against bqemulator (REST and Storage Write gRPC) over the wire, with the
  * official clients unchanged; the endpoints come from the variables the test setup exports.
  */
-const projectId = BIGQUERY_TEST_PROJECT;
 /** One dataset per run of this file; each test writes its own tables in it. */
 const dataset = `it_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
 
-/**
- * The official REST client loaded by Node's own loader, outside jest's module registry: inside it,
- * the client's HTTP layer fails on `import('node-fetch')` (jest's VM runs dynamic imports only
- * under --experimental-vm-modules). Same package, same code, unchanged. (`createRequire` would
- * not do: jest replaces it with its own require; `Module._load` it leaves alone.)
- */
-const nativeSdk = (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load(
-  require.resolve('@google-cloud/bigquery'),
-  null,
-  false,
-) as BigQuerySdk;
-
-function bigqueryConfig(): GcpConfig['bigquery'] {
-  return {
-    dataset,
-    location: 'US',
-    apiEndpoint: `http://${requiredEnv('BIGQUERY_EMULATOR_HOST')}`,
-    storageWriteEndpoint: requiredEnv('BIGQUERY_STORAGE_EMULATOR_HOST'),
-  };
-}
-
 function openWarehouse(): BigQueryWarehouse {
-  const config = bigqueryConfig();
-  const { bigquery, writer } = createBigQueryClients(config, projectId, nativeSdk);
-  return new BigQueryWarehouse(bigquery, writer, { projectId, dataset: config.dataset, location: config.location });
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === '')
-    throw new Error(`${name} is not set: tests/global-setup.ts starts the emulator`);
-  return value;
+  return openEmulatorWarehouse(dataset);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<AppError> {
@@ -81,7 +43,7 @@ describe('BigQueryWarehouse', () => {
   let admin: BigQueryClients;
 
   beforeAll(() => {
-    admin = createBigQueryClients(bigqueryConfig(), projectId, nativeSdk);
+    admin = emulatorBigqueryClients(dataset);
   });
 
   afterAll(async () => {

@@ -1,8 +1,10 @@
-import { ValidationError } from '@changefeed/shared/errors';
+import { ValidationError } from '../errors';
 
 /**
- * Named places where a test may crash the process on purpose, to prove that nothing is lost or
- * doubled when the real process dies there. Set with `CHANGEFEED_FAILPOINT=<name>:<action>[,...]`.
+ * Test hooks: named places where a test may crash the process on purpose, to prove that nothing
+ * is lost or doubled when the real process dies there. Set with
+ * `CHANGEFEED_FAILPOINT=<name>:<action>[,...]`; without that variable no failpoint exists, and a
+ * production deployment never sets it. Only a service's main.ts reads it.
  */
 export const FAILPOINTS = {
   /** A publish group was acknowledged by the bus; its snapshot commit has not happened yet. */
@@ -35,4 +37,25 @@ export function parseFailpoints(value: string | undefined): ReadonlyMap<Failpoin
     out.set(name as FailpointName, action);
   }
   return out;
+}
+
+/**
+ * What to run at failpoint `name`: nothing when `CHANGEFEED_FAILPOINT` does not name it. `kill` is
+ * the caller's own SIGKILL (main.ts owns the process), so that this module never touches it.
+ */
+export function failpointHook(
+  failpoints: ReadonlyMap<FailpointName, FailpointAction>,
+  name: FailpointName,
+  kill: () => void,
+): (() => void) | undefined {
+  switch (failpoints.get(name)) {
+    case 'kill':
+      return kill;
+    case 'throw':
+      return () => {
+        throw new Error(`failpoint ${name}`);
+      };
+    case undefined:
+      return undefined;
+  }
 }

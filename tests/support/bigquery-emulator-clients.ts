@@ -1,0 +1,48 @@
+import Module from 'node:module';
+import {
+  BigQueryWarehouse,
+  createBigQueryClients,
+  type BigQueryClients,
+  type BigQuerySdk,
+} from '@changefeed/shared/adapters/gcp';
+import type { GcpConfig } from '@changefeed/shared/config';
+import { BIGQUERY_TEST_PROJECT } from '../emulators/bigquery';
+
+/**
+ * The official REST client loaded by Node's own loader, outside jest's module registry: inside it,
+ * the client's HTTP layer fails on `import('node-fetch')` (jest's VM runs dynamic imports only
+ * under --experimental-vm-modules). Same package, same code, unchanged. (`createRequire` would
+ * not do: jest replaces it with its own require; `Module._load` it leaves alone.)
+ */
+const nativeSdk = (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load(
+  require.resolve('@google-cloud/bigquery'),
+  null,
+  false,
+) as BigQuerySdk;
+
+/** `gcp.bigquery` for `dataset` on the emulator the test setup started (or the variables name). */
+export function emulatorBigqueryConfig(dataset: string): GcpConfig['bigquery'] {
+  return {
+    dataset,
+    location: 'US',
+    apiEndpoint: `http://${requiredEnv('BIGQUERY_EMULATOR_HOST')}`,
+    storageWriteEndpoint: requiredEnv('BIGQUERY_STORAGE_EMULATOR_HOST'),
+  };
+}
+
+/** REST and Storage Write clients on the emulator, usable under jest. */
+export function emulatorBigqueryClients(dataset: string): BigQueryClients {
+  return createBigQueryClients(emulatorBigqueryConfig(dataset), BIGQUERY_TEST_PROJECT, nativeSdk);
+}
+
+export function openEmulatorWarehouse(dataset: string): BigQueryWarehouse {
+  const { bigquery, writer } = emulatorBigqueryClients(dataset);
+  return new BigQueryWarehouse(bigquery, writer, { projectId: BIGQUERY_TEST_PROJECT, dataset, location: 'US' });
+}
+
+function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '')
+    throw new Error(`${name} is not set: tests/global-setup.ts starts the emulator`);
+  return value;
+}
