@@ -1,4 +1,5 @@
 import { EventType, type SnapshotEntry, type SnapshotUpdate } from '../ports';
+import { sameContent } from './record-hash';
 
 /** A record of the current poll, keyed and hashed. */
 export interface CurrentRecord {
@@ -29,6 +30,11 @@ export interface SnapshotDiff {
   /** Creations and updates in the API's order, then deletions in snapshot order. */
   readonly changes: DetectedChange[];
   readonly counts: DiffCounts;
+  /**
+   * Unchanged entities whose snapshot entry holds a hash of the first format (see `sameContent`):
+   * their entry with the current hash, to commit without an event, so the old format is read once.
+   */
+  readonly rehashed: SnapshotUpdate[];
 }
 
 /**
@@ -41,6 +47,7 @@ export function diffSnapshot(
   snapshot: ReadonlyMap<string, SnapshotEntry>,
 ): SnapshotDiff {
   const changes: DetectedChange[] = [];
+  const rehashed: SnapshotUpdate[] = [];
   let created = 0;
   let updated = 0;
   let deleted = 0;
@@ -50,11 +57,14 @@ export function diffSnapshot(
     if (previous === undefined || previous.deleted) {
       created += 1;
       changes.push({ type: EventType.created, entityId, version: (previous?.version ?? 0) + 1, hash, record });
-    } else if (previous.hash !== hash) {
+    } else if (previous.hash === hash) {
+      unchanged += 1;
+    } else if (sameContent({ record, hash }, previous.hash)) {
+      unchanged += 1;
+      rehashed.push({ entityId, hash, version: previous.version, deleted: false });
+    } else {
       updated += 1;
       changes.push({ type: EventType.updated, entityId, version: previous.version + 1, hash, record });
-    } else {
-      unchanged += 1;
     }
   }
   for (const [entityId, previous] of snapshot) {
@@ -62,7 +72,7 @@ export function diffSnapshot(
     deleted += 1;
     changes.push({ type: EventType.deleted, entityId, version: previous.version + 1, hash: '', record: null });
   }
-  return { changes, counts: { created, updated, deleted, unchanged } };
+  return { changes, counts: { created, updated, deleted, unchanged }, rehashed };
 }
 
 /**

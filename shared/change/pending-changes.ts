@@ -1,5 +1,6 @@
 import { EventType, type PendingEntry, type PendingUpdate, type SnapshotEntry, type SnapshotUpdate } from '../ports';
 import type { CurrentRecord, DetectedChange, DiffCounts, SnapshotDiff } from './diff-snapshot';
+import { sameContent } from './record-hash';
 
 export interface ReconciledDiff extends SnapshotDiff {
   /**
@@ -40,6 +41,8 @@ export function reconcilePending(
     else overrides.set(entityId, changeOverPending(entityId, s, p, current.get(entityId)));
   }
   if (overrides.size === 0) return { ...diff, resolved };
+  // An entity that gets an event here is committed with that event, not re-hashed silently before it.
+  const rehashed = diff.rehashed.filter((update) => !overrides.has(update.entityId));
 
   const counts: { -readonly [K in keyof DiffCounts]: number } = { ...diff.counts };
   const changes = diff.changes.map((change) => {
@@ -56,7 +59,7 @@ export function reconcilePending(
     counts[override.type] += 1;
     changes.push(override);
   }
-  return { changes, counts, resolved };
+  return { changes, counts, resolved, rehashed };
 }
 
 function changeOverPending(
@@ -65,7 +68,8 @@ function changeOverPending(
   p: PendingEntry,
   c: CurrentRecord | undefined,
 ): DetectedChange {
-  const showsP = p.type === EventType.deleted ? c === undefined : c?.hash === p.hash;
+  // A pending hash of the first format is kept as it was, so the repeated event keeps its id.
+  const showsP = p.type === EventType.deleted ? c === undefined : c !== undefined && sameContent(c, p.hash);
   if (showsP) return { type: p.type, entityId, version: p.version, hash: p.hash, record: c?.record ?? null };
   const version = Math.max(s?.version ?? 0, p.version) + 1;
   if (c === undefined) return { type: EventType.deleted, entityId, version, hash: '', record: null };

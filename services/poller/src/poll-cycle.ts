@@ -180,10 +180,11 @@ export async function runPollCycle(
       });
       const time = clock.now();
       const groups = chunk(diff.changes, options.publishBatchSize);
-      if (diff.resolved.length > 0) {
+      const silentUpdates = [...diff.resolved, ...diff.rehashed];
+      if (silentUpdates.length > 0) {
         mark = Date.now();
         await lease.renew();
-        await deps.snapshots.commit(lease.current, diff.resolved);
+        await deps.snapshots.commit(lease.current, silentUpdates);
         timings.commitMs += Date.now() - mark;
       }
       for (const [i, group] of groups.entries()) {

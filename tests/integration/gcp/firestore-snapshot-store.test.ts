@@ -40,7 +40,7 @@ function update(entityId: string, version: number, options: { deleted?: boolean;
   return { entityId, version, hash: options.hash ?? `h-${entityId}-${version}`, deleted: options.deleted ?? false };
 }
 
-/** A 22-character base64url string, the shape of `hashRecord`'s output. */
+/** A 22-character base64url string: the longest hash a snapshot holds (`legacyHashRecord`'s, the first format). */
 function recordHash(seed: string): string {
   return Buffer.from(seed.padEnd(16, '.').slice(0, 16)).toString('base64url');
 }

@@ -1,27 +1,128 @@
-import { baselineUpdates, diffSnapshot, hashRecord, type CurrentRecord } from '@changefeed/shared/change';
+import {
+  baselineUpdates,
+  diffSnapshot,
+  hashRecord,
+  legacyHashRecord,
+  type CurrentRecord,
+} from '@changefeed/shared/change';
 import type { SnapshotEntry } from '@changefeed/shared/ports';
 
 function current(records: Record<string, unknown>): Map<string, CurrentRecord> {
   return new Map(Object.entries(records).map(([id, record]) => [id, { record, hash: hashRecord(record) }]));
 }
 
+const STABLE_HASH = 'b352e0f6e37b79c5';
+
 function entry(record: unknown, version: number, deleted = false): SnapshotEntry {
   return { hash: deleted ? '' : hashRecord(record), version, deleted };
 }
 
 describe('hashRecord', () => {
-  it('ignores key order, so a re-serialised but equal record is not a change', () => {
+  it('ignores key order at every depth, so a re-serialised but equal record is not a change', () => {
     expect(hashRecord({ a: 1, b: { c: [1, 2], d: 'x' } })).toBe(hashRecord({ b: { d: 'x', c: [1, 2] }, a: 1 }));
+    expect(hashRecord([{ a: 1, b: 2 }])).toBe(hashRecord([{ b: 2, a: 1 }]));
   });
 
-  it('tells apart values that differ only in type or array order', () => {
-    expect(hashRecord({ a: 1 })).not.toBe(hashRecord({ a: '1' }));
-    expect(hashRecord({ a: [1, 2] })).not.toBe(hashRecord({ a: [2, 1] }));
-    expect(hashRecord({ a: null })).not.toBe(hashRecord({}));
+  it('tells apart values that differ only in type, array order, nesting or a missing key', () => {
+    const values: unknown[] = [
+      null,
+      true,
+      false,
+      0,
+      1,
+      -1,
+      1.5,
+      2 ** 40,
+      '',
+      '0',
+      '1',
+      'true',
+      'null',
+      [],
+      {},
+      [null],
+      [[]],
+      [{}],
+      { '': null },
+      { a: 1 },
+      { a: '1' },
+      { a: null },
+      { a: [1, 2] },
+      { a: [2, 1] },
+      { a: { b: 1 } },
+      { a: {}, b: 1 },
+      { ab: 1 },
+      { a: 'b1' },
+      { a: 1, b: 2 },
+      { a: 2, b: 1 },
+      { a: [1, [2]] },
+      { a: [[1], 2] },
+      { a: 'x', b: 'y' },
+      { a: 'xy' },
+    ];
+    const hashes = values.map((v) => hashRecord(v));
+    expect(new Set(hashes).size).toBe(values.length);
   });
 
-  it('is 128 bits in base64url', () => {
-    expect(hashRecord({ id: 1 })).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  it('treats what JSON drops as absent, as JSON.stringify does', () => {
+    expect(hashRecord({ a: 1, b: undefined })).toBe(hashRecord({ a: 1 }));
+    expect(hashRecord([undefined])).toBe(hashRecord([null]));
+    expect(hashRecord(-0)).toBe(hashRecord(0));
+  });
+
+  it('keeps strings apart by every UTF-16 code unit, odd lengths and lone surrogates included', () => {
+    const strings = [
+      'a',
+      'b',
+      'ab',
+      'ba',
+      'abc',
+      'abd',
+      'é',
+      'e\u0301',
+      '\ud83d\ude00',
+      '\ud83d',
+      '\ude00\ud83d',
+      'a\u0000',
+    ];
+    expect(new Set(strings.map((s) => hashRecord({ s }))).size).toBe(strings.length);
+  });
+
+  it('spreads similar records apart: 200,000 near-identical records, no two hashes alike', () => {
+    const hashes = new Set<string>();
+    for (let i = 0; i < 100_000; i++) {
+      hashes.add(hashRecord({ id: i, price: i / 100, tags: ['a', i % 7] }));
+      hashes.add(hashRecord({ id: String(i), price: i / 100, tags: ['a', i % 7] }));
+    }
+    expect(hashes.size).toBe(200_000);
+  });
+
+  it('is 64 bits in hex, and stable: snapshots and event ids depend on these exact values', () => {
+    expect(hashRecord({ id: 1 })).toMatch(/^[0-9a-f]{16}$/);
+    // Changing these values changes every stored hash: every entity would look updated once.
+    expect(hashRecord({ id: 1, name: 'Ada', tags: ['x', 2.5, null, true], address: { city: 'Lyon' } })).toBe(
+      STABLE_HASH,
+    );
+  });
+});
+
+describe('hashes of the first format (MD5 of canonical JSON) in a snapshot', () => {
+  it('are recognised as the same content and re-hashed without an event', () => {
+    const record = { v: 1, w: { x: 'y' } };
+    const snapshot = new Map<string, SnapshotEntry>([
+      ['a', { hash: legacyHashRecord(record), version: 3, deleted: false }],
+      ['b', { hash: legacyHashRecord({ v: 'old' }), version: 2, deleted: false }],
+    ]);
+    expect(legacyHashRecord(record)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const diff = diffSnapshot(current({ a: { w: { x: 'y' }, v: 1 }, b: { v: 'new' } }), snapshot);
+    expect(diff.counts).toEqual({ created: 0, updated: 1, deleted: 0, unchanged: 1 });
+    expect(diff.changes.map((c) => [c.type, c.entityId, c.version])).toEqual([['updated', 'b', 3]]);
+    expect(diff.rehashed).toEqual([{ entityId: 'a', hash: hashRecord(record), version: 3, deleted: false }]);
+  });
+
+  it('cost nothing once re-hashed: a snapshot of the current format has nothing to re-hash', () => {
+    const snapshot = new Map([['a', entry({ v: 1 }, 1)]]);
+    expect(diffSnapshot(current({ a: { v: 1 } }), snapshot).rehashed).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { hashRecord } from '@changefeed/shared/change';
+import { hashRecord, legacyHashRecord } from '@changefeed/shared/change';
 import { AppError } from '@changefeed/shared/errors';
 import { sourceSchema, type SourceConfig } from '@changefeed/shared/config';
 import { createSilentLogger } from '@changefeed/shared/log';
@@ -135,6 +135,56 @@ describe('runPollCycle', () => {
     const [, first, second] = w.publisher.published;
     expect(second?.id).toBe(first?.id);
     expect(w.snapshots.entries.get('carts')?.get('1')?.version).toBe(2);
+  });
+
+  it('a snapshot written with the first hash format is re-hashed silently: no event, new hashes committed', async () => {
+    const w = world();
+    const lease = await w.snapshots.acquireLease('carts', 'me', 60_000);
+    if (lease === null) throw new Error('lease busy');
+    const old = [
+      { id: 1, n: 'a' },
+      { id: 2, n: 'b' },
+    ];
+    await w.snapshots.commit(
+      lease,
+      old.map((r) => ({ entityId: String(r.id), hash: legacyHashRecord(r), version: 4, deleted: false })),
+    );
+    const result = await w.cycle([
+      [
+        { n: 'a', id: 1 },
+        { id: 2, n: 'changed' },
+      ],
+    ]);
+    expect(result.counts).toEqual({ created: 0, updated: 1, deleted: 0, unchanged: 1 });
+    expect(w.publisher.published).toHaveLength(1);
+    expect(w.snapshots.entries.get('carts')?.get('1')).toEqual({
+      hash: hashRecord({ id: 1, n: 'a' }),
+      version: 4,
+      deleted: false,
+    });
+    expect(w.snapshots.entries.get('carts')?.get('2')?.version).toBe(5);
+    const again = await w.cycle([
+      [
+        { id: 1, n: 'a' },
+        { id: 2, n: 'changed' },
+      ],
+    ]);
+    expect(again.published).toBe(0);
+  });
+
+  it('a pending event of the first hash format, API unchanged: repeated with its original id', async () => {
+    const w = world();
+    await w.cycle([[{ id: 1, n: 'a' }]]);
+    const lease = await w.snapshots.acquireLease('carts', 'me', 60_000);
+    if (lease === null) throw new Error('lease busy');
+    const legacy = legacyHashRecord({ id: 1, n: 'b' });
+    await w.snapshots.recordPending(lease, [{ entityId: '1', type: EventType.updated, hash: legacy, version: 2 }]);
+    const result = await w.cycle([[{ id: 1, n: 'b' }]]);
+    expect(result.published).toBe(1);
+    expect(w.snapshots.entries.get('carts')?.get('1')).toEqual({ hash: legacy, version: 2, deleted: false });
+    // The next cycle moves the entry to the current format without an event.
+    expect((await w.cycle([[{ id: 1, n: 'b' }]])).published).toBe(0);
+    expect(w.snapshots.entries.get('carts')?.get('1')?.hash).toBe(hashRecord({ id: 1, n: 'b' }));
   });
 
   it('commits only the entities whose events were acknowledged', async () => {
