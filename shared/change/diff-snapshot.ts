@@ -1,5 +1,5 @@
 import { EventType, type SnapshotEntry, type SnapshotUpdate } from '../ports';
-import { sameContent } from './record-hash';
+import { hashRecord, sameContent } from './record-hash';
 
 /** A record of the current poll, keyed and hashed. */
 export interface CurrentRecord {
@@ -35,6 +35,16 @@ export interface SnapshotDiff {
    * their entry with the current hash, to commit without an event, so the old format is read once.
    */
   readonly rehashed: SnapshotUpdate[];
+}
+
+/** The records of a poll keyed by id and hashed: what `diffSnapshot` compares with the snapshot. */
+export function currentRecords(records: readonly unknown[], ids: readonly string[]): Map<string, CurrentRecord> {
+  const current = new Map<string, CurrentRecord>();
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    current.set(ids[i] as string, { record, hash: hashRecord(record) });
+  }
+  return current;
 }
 
 /**

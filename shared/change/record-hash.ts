@@ -153,6 +153,13 @@ function hashArray(items: readonly unknown[]): void {
 }
 
 /**
+ * Records of one API repeat the same few keys, so their hashes are kept rather than recomputed
+ * for every record; bounded, because some APIs use ids or dates as keys.
+ */
+const keyHashes = new Map<string, readonly [number, number]>();
+const KEY_CACHE_LIMIT = 4096;
+
+/**
  * Each member is hashed on its own (its key's hash chained with its value's) and the members are
  * summed: addition commutes, so key order drops out without sorting anything.
  */
@@ -165,9 +172,18 @@ function hashObject(object: Readonly<Record<string, unknown>>): void {
     const value = object[key];
     // JSON.stringify leaves these members out; so does the hash, so {a: undefined} equals {}.
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
-    hashString(key, TAG_OBJECT);
-    const keyA = outA;
-    const keyB = outB;
+    const cached = keyHashes.get(key);
+    let keyA: number;
+    let keyB: number;
+    if (cached === undefined) {
+      hashString(key, TAG_OBJECT);
+      keyA = outA;
+      keyB = outB;
+      if (keyHashes.size < KEY_CACHE_LIMIT) keyHashes.set(key, [keyA, keyB]);
+    } else {
+      keyA = cached[0];
+      keyB = cached[1];
+    }
     hashValue(value);
     sumA = (sumA + fmixA(mixA(keyA, outA))) | 0;
     sumB = (sumB + fmixB(mixB(keyB, outB))) | 0;

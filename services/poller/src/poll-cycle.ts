@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   baselineUpdates,
   diffSnapshot,
-  hashRecord,
+  currentRecords,
   pendingUpdateFor,
   prepareRecords,
   reconcilePending,
   snapshotUpdateFor,
-  type CurrentRecord,
   type DetectedChange,
   type DiffCounts,
   type SkippedCounts,
@@ -153,10 +152,7 @@ export async function runPollCycle(
         firstSkippedAt: prepared.firstSkippedAt,
       });
     }
-    const current = new Map<string, CurrentRecord>();
-    prepared.records.forEach((record, i) => {
-      current.set(prepared.ids[i] as string, { record, hash: hashRecord(record) });
-    });
+    const current = currentRecords(prepared.records, prepared.ids);
 
     // A cold start that left pending events (an earlier `emit` cycle crashed in its first groups)
     // is finished as it began: a baseline would commit states the warehouse may not show.
