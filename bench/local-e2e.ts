@@ -1,0 +1,206 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { target, type BenchOptions, type Figure, type SectionResult, type Target } from './bench-types';
+import { DemoApiProcess } from './demo-api-process';
+import { prepareDlt, type DltPeer, type DltPhaseResult } from './dlt-peer';
+import type { LocalCycleReport } from './local-cycle-child';
+import { median, repeat, runNodeChild } from './measure';
+
+const SEED = 7;
+/** Both tools fetch pages of this many carts by cursor, the demo API's largest page. */
+const PAGE_SIZE = 1000;
+const MIB = 1024 * 1024;
+
+interface Counts {
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+}
+
+interface ChangefeedPhase {
+  readonly report: LocalCycleReport;
+  /** Spawn to exit of the phase's process: what a `changefeed run --once` costs, start-up included. */
+  readonly wallMs: number;
+}
+
+interface RunResult {
+  readonly cf: { readonly cold: ChangefeedPhase; readonly churn: ChangefeedPhase };
+  readonly dlt?: { readonly cold: DltPhaseResult; readonly churn: DltPhaseResult };
+}
+
+function configYaml(apiUrl: string): string {
+  return [
+    'backend: local',
+    'sources:',
+    '  - name: carts',
+    '    mode: stream',
+    '    request:',
+    `      url: ${apiUrl}/carts?paging=cursor&limit=${PAGE_SIZE}`,
+    '      recordsPath: carts',
+    '      pagination: { type: cursor, nextCursorPath: nextCursor }',
+    '      timeout: 60s',
+    '    idField: id',
+    '    table: carts',
+    '    coldStart: emit',
+    'loader:',
+    '  port: 0',
+    '',
+  ].join('\n');
+}
+
+function sameCounts(a: Counts, b: Counts): boolean {
+  return a.created === b.created && a.updated === b.updated && a.deleted === b.deleted;
+}
+
+function describe(c: Counts): string {
+  return `${c.created} created / ${c.updated} updated / ${c.deleted} deleted`;
+}
+
+/**
+ * End to end in local mode, and the same work done by dlt: a cold start of `n` carts, then one
+ * cycle after `n / 10` mutations of the demo API. Each tool starts from an empty state on the same
+ * data (the API is reset with the same seed, so the mutations are the same too), each phase in a
+ * process of its own. A run fails when the tools disagree on what changed.
+ */
+export async function benchEndToEnd(options: BenchOptions & { readonly withDlt: boolean }): Promise<SectionResult> {
+  const n = options.quick ? 2_000 : 100_000;
+  const churn = Math.round(n / 10);
+  const runs = Math.min(options.runs, 3);
+  const dlt: DltPeer | undefined = options.withDlt ? await prepareDlt(options.log) : undefined;
+  options.log(`e2e: demo API with ${n} carts`);
+  const api = await DemoApiProcess.start({ carts: n, seed: SEED });
+  const configFile = path.join(options.workDir, 'e2e.yaml');
+  await writeFile(configFile, configYaml(api.url));
+  try {
+    const results = await repeat(runs, async (run): Promise<RunResult> => {
+      const label = run < 0 ? 'warm-up' : `run ${run + 1}/${runs}`;
+      const dataDir = path.join(options.workDir, `e2e-changefeed-${run + 1}`);
+      await rm(dataDir, { recursive: true, force: true });
+      await api.reset();
+      const cfPhase = async (): Promise<ChangefeedPhase> => {
+        const { result, wallMs } = await runNodeChild<LocalCycleReport>(
+          path.join(__dirname, 'local-cycle-child.js'),
+          ['--config', configFile, '--data-dir', dataDir],
+          { log: options.log },
+        );
+        return { report: result, wallMs };
+      };
+      const cold = await cfPhase();
+      const mutations = await api.mutate(churn);
+      const cfChurn = await cfPhase();
+      const apiCarts = await api.cartCount();
+      options.log(
+        `e2e: ${label}: changefeed cold ${(cold.report.cycleMs / 1000).toFixed(1)} s, churn ${(cfChurn.report.cycleMs / 1000).toFixed(1)} s (${describe(cfChurn.report.counts)})`,
+      );
+      if (cfChurn.report.currentRows !== apiCarts) {
+        throw new Error(`changefeed: carts_current has ${cfChurn.report.currentRows} rows, the API ${apiCarts} carts`);
+      }
+      if (dlt === undefined) return { cf: { cold, churn: cfChurn } };
+
+      const dltDir = path.join(options.workDir, `e2e-dlt-${run + 1}`);
+      await rm(dltDir, { recursive: true, force: true });
+      await mkdir(dltDir, { recursive: true });
+      await api.reset();
+      const dltCold = await dlt.runPhase({ apiUrl: api.url, workDir: dltDir });
+      const dltMutations = await api.mutate(churn);
+      const dltChurn = await dlt.runPhase({ apiUrl: api.url, workDir: dltDir });
+      options.log(
+        `e2e: ${label}: dlt cold ${(dltCold.wallMs / 1000).toFixed(1)} s, churn ${(dltChurn.wallMs / 1000).toFixed(1)} s (${describe(dltChurn.counts)})`,
+      );
+      if (dltMutations !== mutations) throw new Error('the demo API applied different mutations for the two tools');
+      if (!sameCounts(cold.report.counts, dltCold.counts) || !sameCounts(cfChurn.report.counts, dltChurn.counts)) {
+        throw new Error(
+          `the tools disagree: cold start changefeed ${describe(cold.report.counts)}, dlt ${describe(dltCold.counts)}; ` +
+            `churn changefeed ${describe(cfChurn.report.counts)}, dlt ${describe(dltChurn.counts)}`,
+        );
+      }
+      if (dltChurn.rows !== apiCarts) throw new Error(`dlt: ${dltChurn.rows} current rows, the API ${apiCarts} carts`);
+      return { cf: { cold, churn: cfChurn }, dlt: { cold: dltCold, churn: dltChurn } };
+    });
+    return summarise(results, { n, churn, runs, apiPeakRss: api.peakRssBytes(), dltVersion: dlt?.version });
+  } finally {
+    await api.stop();
+  }
+}
+
+function summarise(
+  results: readonly RunResult[],
+  context: { n: number; churn: number; runs: number; apiPeakRss: number | null; dltVersion: string | undefined },
+): SectionResult {
+  const figures: Figure[] = [];
+  const targets: Target[] = [];
+  const add = (label: string, unit: string, samples: number[]): number => {
+    const value = median(samples);
+    figures.push({ label, value, unit, samples });
+    return value;
+  };
+  for (const phase of ['cold', 'churn'] as const) {
+    const name = phase === 'cold' ? 'cold start' : '10% churn cycle';
+    const cf = results.map((r) => r.cf[phase]);
+    const events = cf.map((p) => p.report.counts.created + p.report.counts.updated + p.report.counts.deleted);
+    add(
+      `${name}: changefeed, poll start → last row visible`,
+      'ms',
+      cf.map((p) => p.report.cycleMs),
+    );
+    add(
+      `${name}: changefeed events/s`,
+      'events/s',
+      cf.map((p, i) => (events[i] as number) / (p.report.cycleMs / 1000)),
+    );
+    add(
+      `${name}: changefeed process wall time`,
+      'ms',
+      cf.map((p) => p.wallMs),
+    );
+    add(
+      `${name}: changefeed peak RSS`,
+      'MiB',
+      cf.map((p) => p.report.maxRssBytes / MIB),
+    );
+    const dltRuns = results.flatMap((r) => (r.dlt === undefined ? [] : [{ cf: r.cf[phase], dlt: r.dlt[phase] }]));
+    if (dltRuns.length === 0) continue;
+    add(
+      `${name}: dlt process wall time`,
+      'ms',
+      dltRuns.map((r) => r.dlt.wallMs),
+    );
+    add(
+      `${name}: dlt peak RSS`,
+      'MiB',
+      dltRuns.map((r) => r.dlt.peakRssBytes / MIB),
+    );
+    const speedup = add(
+      `${name}: dlt wall / changefeed wall`,
+      'x',
+      dltRuns.map((r) => r.dlt.wallMs / r.cf.wallMs),
+    );
+    const memory = add(
+      `${name}: changefeed RSS / dlt RSS`,
+      'x',
+      dltRuns.map((r) => r.cf.report.maxRssBytes / r.dlt.peakRssBytes),
+    );
+    if (phase === 'churn') {
+      targets.push(target('10% churn cycle ≥ 5× faster than dlt scd2', speedup, 5, 'min'));
+      targets.push(target('10% churn cycle ≤ ½ of dlt peak RSS', memory, 0.5, 'max'));
+    }
+  }
+  if (context.apiPeakRss !== null)
+    figures.push({ label: 'demo API peak RSS (shared by both)', value: context.apiPeakRss / MIB, unit: 'MiB' });
+  const last = results.at(-1);
+  const counts = last === undefined ? '' : describe(last.cf.churn.report.counts);
+  return {
+    id: 'e2e',
+    title: 'End to end, local mode, against dlt (scd2 into DuckDB)',
+    figures,
+    targets,
+    notes: [
+      `${context.n.toLocaleString('en')} carts from the demo API (cursor pages of ${PAGE_SIZE}), then ${context.churn.toLocaleString('en')} mutations: ${counts}; both tools found the same counts in every run`,
+      `each phase is a fresh process; changefeed's poll → visible is timed inside it, wall times are spawn to exit for both tools`,
+      context.dltVersion === undefined
+        ? 'dlt not run (--no-dlt)'
+        : `dlt ${context.dltVersion} with DuckDB, REST API source, merge strategy scd2`,
+      `median of ${context.runs} run(s) after a warm-up`,
+    ],
+  };
+}
