@@ -3,8 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { REPO_ROOT } from './measure';
 
-const CLI = path.join(__dirname, '..', '..', 'bin', 'changefeed.js');
+const CLI = path.join(REPO_ROOT, 'bin', 'changefeed.js');
 
 /** The demo API as its own process (`changefeed demo-api`), as both tools see it: over loopback HTTP. */
 export class DemoApiProcess {

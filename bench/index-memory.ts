@@ -1,6 +1,5 @@
-import path from 'node:path';
 import { target, type BenchOptions, type SectionResult } from './bench-types';
-import { median, runNodeChild } from './measure';
+import { childScript, median, runNodeChild } from './measure';
 
 interface IndexMemoryReport {
   readonly entities: number;
@@ -21,7 +20,7 @@ export async function benchIndexMemory(options: BenchOptions): Promise<SectionRe
   const reports: IndexMemoryReport[] = [];
   for (let run = 0; run < runs; run++) {
     const { result } = await runNodeChild<IndexMemoryReport>(
-      path.join(__dirname, 'index-memory-child.js'),
+      childScript('index-memory-child'),
       ['--entities', String(entities)],
       { nodeArgs: ['--expose-gc'] },
     );

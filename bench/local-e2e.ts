@@ -4,7 +4,7 @@ import { target, type BenchOptions, type Figure, type SectionResult, type Target
 import { DemoApiProcess } from './demo-api-process';
 import { prepareDlt, type DltPeer, type DltPhaseResult } from './dlt-peer';
 import type { LocalCycleReport } from './local-cycle-child';
-import { median, repeat, runNodeChild } from './measure';
+import { childScript, median, repeat, runNodeChild } from './measure';
 
 const SEED = 7;
 /** Both tools fetch pages of this many carts by cursor, the demo API's largest page. */
@@ -79,7 +79,7 @@ export async function benchEndToEnd(options: BenchOptions & { readonly withDlt: 
       await api.reset();
       const cfPhase = async (): Promise<ChangefeedPhase> => {
         const { result, wallMs } = await runNodeChild<LocalCycleReport>(
-          path.join(__dirname, 'local-cycle-child.js'),
+          childScript('local-cycle-child'),
           ['--config', configFile, '--data-dir', dataDir],
           { log: options.log },
         );

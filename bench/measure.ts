@@ -1,4 +1,17 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+/**
+ * Child processes always run the compiled scripts in bench/dist, also when a test imports these
+ * modules from their TypeScript sources.
+ */
+export const BENCH_DIST = path.basename(__dirname) === 'dist' ? __dirname : path.join(__dirname, 'dist');
+export const REPO_ROOT = path.resolve(BENCH_DIST, '..', '..');
+
+/** The compiled child script `name` (e.g. "local-cycle-child"). */
+export function childScript(name: string): string {
+  return path.join(BENCH_DIST, `${name}.js`);
+}
 
 export function median(samples: readonly number[]): number {
   if (samples.length === 0) throw new Error('median of no samples');

@@ -7,6 +7,7 @@ import { benchDiffEngine } from './diff-engine';
 import { benchIndexMemory } from './index-memory';
 import { benchLoaderPush } from './loader-push';
 import { benchEndToEnd } from './local-e2e';
+import { REPO_ROOT } from './measure';
 import { renderMarkdown, renderText, type BenchRun } from './render-results';
 
 const SECTIONS = ['diff', 'loader', 'index', 'e2e'] as const;
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${renderText(run)}\n`);
   const out =
     flags.out ??
-    (flags.quick ? path.join(os.tmpdir(), 'changefeed-bench-quick') : path.join(__dirname, '..', 'results'));
+    (flags.quick ? path.join(os.tmpdir(), 'changefeed-bench-quick') : path.join(REPO_ROOT, 'bench', 'results'));
   await mkdir(out, { recursive: true });
   await writeAtomically(path.join(out, 'latest.md'), renderMarkdown(run));
   await writeAtomically(path.join(out, 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);

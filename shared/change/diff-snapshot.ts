@@ -1,5 +1,5 @@
 import { EventType, type SnapshotEntry, type SnapshotUpdate } from '../ports';
-import { hashRecord, sameContent } from './record-hash';
+import { sameContent } from './record-hash';
 
 /** A record of the current poll, keyed and hashed. */
 export interface CurrentRecord {
@@ -37,61 +37,79 @@ export interface SnapshotDiff {
   readonly rehashed: SnapshotUpdate[];
 }
 
-/** The records of a poll keyed by id and hashed: what `diffSnapshot` compares with the snapshot. */
-export function currentRecords(records: readonly unknown[], ids: readonly string[]): Map<string, CurrentRecord> {
-  const current = new Map<string, CurrentRecord>();
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i];
-    current.set(ids[i] as string, { record, hash: hashRecord(record) });
+/**
+ * Builds a diff one current record at a time, so a poll can be compared with the snapshot as its
+ * pages arrive and keep only the records that changed. A deleted entity stays in the snapshot as
+ * a tombstone, so its re-creation continues the version sequence: the re-created entity's events
+ * get new ids instead of colliding with the first life's.
+ */
+export class DiffBuilder {
+  private readonly changes: DetectedChange[] = [];
+  private readonly rehashed: SnapshotUpdate[] = [];
+  private created = 0;
+  private updated = 0;
+  private unchanged = 0;
+
+  constructor(private readonly snapshot: ReadonlyMap<string, SnapshotEntry>) {}
+
+  /** One current record (each id once); returns true when it changed. */
+  add(entityId: string, record: unknown, hash: string): boolean {
+    const previous = this.snapshot.get(entityId);
+    if (previous === undefined || previous.deleted) {
+      this.created += 1;
+      this.changes.push({ type: EventType.created, entityId, version: (previous?.version ?? 0) + 1, hash, record });
+      return true;
+    }
+    if (previous.hash === hash) {
+      this.unchanged += 1;
+      return false;
+    }
+    if (sameContent({ record, hash }, previous.hash)) {
+      this.unchanged += 1;
+      this.rehashed.push({ entityId, hash, version: previous.version, deleted: false });
+      return false;
+    }
+    this.updated += 1;
+    this.changes.push({ type: EventType.updated, entityId, version: previous.version + 1, hash, record });
+    return true;
   }
-  return current;
+
+  /** Creations and updates as added, then a deletion for every live snapshot entity not current. */
+  finish(isCurrent: (entityId: string) => boolean): SnapshotDiff {
+    let deleted = 0;
+    for (const [entityId, previous] of this.snapshot) {
+      if (previous.deleted || isCurrent(entityId)) continue;
+      deleted += 1;
+      this.changes.push({ type: EventType.deleted, entityId, version: previous.version + 1, hash: '', record: null });
+    }
+    return {
+      changes: this.changes,
+      counts: { created: this.created, updated: this.updated, deleted, unchanged: this.unchanged },
+      rehashed: this.rehashed,
+    };
+  }
 }
 
-/**
- * Compares the current records with the stored snapshot index. A deleted entity stays in the
- * snapshot as a tombstone, so its re-creation continues the version sequence: the re-created
- * entity's events get new ids instead of colliding with the first life's.
- */
+/** Compares the current records, all at hand, with the stored snapshot index (see `DiffBuilder`). */
 export function diffSnapshot(
   current: ReadonlyMap<string, CurrentRecord>,
   snapshot: ReadonlyMap<string, SnapshotEntry>,
 ): SnapshotDiff {
-  const changes: DetectedChange[] = [];
-  const rehashed: SnapshotUpdate[] = [];
-  let created = 0;
-  let updated = 0;
-  let deleted = 0;
-  let unchanged = 0;
-  for (const [entityId, { record, hash }] of current) {
-    const previous = snapshot.get(entityId);
-    if (previous === undefined || previous.deleted) {
-      created += 1;
-      changes.push({ type: EventType.created, entityId, version: (previous?.version ?? 0) + 1, hash, record });
-    } else if (previous.hash === hash) {
-      unchanged += 1;
-    } else if (sameContent({ record, hash }, previous.hash)) {
-      unchanged += 1;
-      rehashed.push({ entityId, hash, version: previous.version, deleted: false });
-    } else {
-      updated += 1;
-      changes.push({ type: EventType.updated, entityId, version: previous.version + 1, hash, record });
-    }
-  }
-  for (const [entityId, previous] of snapshot) {
-    if (previous.deleted || current.has(entityId)) continue;
-    deleted += 1;
-    changes.push({ type: EventType.deleted, entityId, version: previous.version + 1, hash: '', record: null });
-  }
-  return { changes, counts: { created, updated, deleted, unchanged }, rehashed };
+  const builder = new DiffBuilder(snapshot);
+  for (const [entityId, { record, hash }] of current) builder.add(entityId, record, hash);
+  return builder.finish((entityId) => current.has(entityId));
 }
 
 /**
  * A `coldStart: baseline` source's first poll: every entity is remembered as version 1 without
- * an event, so only what changes from now on reaches the warehouse.
+ * an event, so only what changes from now on reaches the warehouse. Takes the diff of that poll
+ * against the empty snapshot, where every current entity is a creation.
  */
-export function baselineUpdates(current: ReadonlyMap<string, CurrentRecord>): SnapshotUpdate[] {
+export function baselineUpdates(changes: readonly DetectedChange[]): SnapshotUpdate[] {
   const updates: SnapshotUpdate[] = [];
-  for (const [entityId, { hash }] of current) updates.push({ entityId, hash, version: 1, deleted: false });
+  for (const { type, entityId, hash } of changes) {
+    if (type === EventType.created) updates.push({ entityId, hash, version: 1, deleted: false });
+  }
   return updates;
 }
 

@@ -3,3 +3,4 @@ export * from './prepare-records';
 export * from './record-hash';
 export * from './last-per-key';
 export * from './pending-changes';
+export * from './snapshot-differ';

@@ -32,41 +32,77 @@ export function recordId(record: JsonRecord, idField: string): string | undefine
 }
 
 /**
- * Keeps the records a table can hold: objects with an id, each id once. A duplicate keeps the
- * first occurrence, as the poller does, so both sides of the pipeline agree on which one wins.
+ * Keys records as they arrive, page by page: keeps objects with an id, each id once. A duplicate
+ * keeps the first occurrence, in the poller and the batch job alike, so both sides of the pipeline
+ * agree on which one wins. Every skipped record is counted.
  */
+export class RecordKeyer {
+  private readonly seen = new Set<string>();
+  private readonly skippedAt: number[] = [];
+  private received = 0;
+  private notObject = 0;
+  private missingId = 0;
+  private duplicateId = 0;
+
+  constructor(private readonly idField: string) {}
+
+  /** The record's id when it is kept; undefined when it is skipped (and counted). */
+  key(value: unknown): string | undefined {
+    const at = this.received++;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.notObject += 1;
+      this.skip(at);
+      return undefined;
+    }
+    const id = recordId(value as JsonRecord, this.idField);
+    if (id === undefined) {
+      this.missingId += 1;
+      this.skip(at);
+      return undefined;
+    }
+    if (this.seen.has(id)) {
+      this.duplicateId += 1;
+      this.skip(at);
+      return undefined;
+    }
+    this.seen.add(id);
+    return id;
+  }
+
+  /** Whether a record with this id was kept. */
+  has(id: string): boolean {
+    return this.seen.has(id);
+  }
+
+  /** Records given to `key`, skipped ones included. */
+  get count(): number {
+    return this.received;
+  }
+
+  get skipped(): SkippedCounts {
+    return { notObject: this.notObject, missingId: this.missingId, duplicateId: this.duplicateId };
+  }
+
+  /** Positions (0-based, across pages) of the first few skipped records, for the log line. */
+  get firstSkippedAt(): readonly number[] {
+    return this.skippedAt;
+  }
+
+  private skip(at: number): void {
+    if (this.skippedAt.length < SKIPPED_POSITIONS_LOGGED) this.skippedAt.push(at);
+  }
+}
+
+/** All of a run's records at once, keyed as `RecordKeyer` does (the batch job loads them whole). */
 export function prepareRecords(raw: readonly unknown[], idField: string): PreparedRecords {
+  const keyer = new RecordKeyer(idField);
   const records: JsonRecord[] = [];
   const ids: string[] = [];
-  const seen = new Set<string>();
-  const firstSkippedAt: number[] = [];
-  let notObject = 0;
-  let missingId = 0;
-  let duplicateId = 0;
-  const skip = (at: number): void => {
-    if (firstSkippedAt.length < SKIPPED_POSITIONS_LOGGED) firstSkippedAt.push(at);
-  };
-  raw.forEach((value, at) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      notObject += 1;
-      skip(at);
-      return;
-    }
-    const record = value as JsonRecord;
-    const id = recordId(record, idField);
-    if (id === undefined) {
-      missingId += 1;
-      skip(at);
-      return;
-    }
-    if (seen.has(id)) {
-      duplicateId += 1;
-      skip(at);
-      return;
-    }
-    seen.add(id);
-    records.push(record);
+  for (const value of raw) {
+    const id = keyer.key(value);
+    if (id === undefined) continue;
+    records.push(value as JsonRecord);
     ids.push(id);
-  });
-  return { records, ids, skipped: { notObject, missingId, duplicateId }, firstSkippedAt };
+  }
+  return { records, ids, skipped: keyer.skipped, firstSkippedAt: keyer.firstSkippedAt };
 }

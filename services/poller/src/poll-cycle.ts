@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
   baselineUpdates,
-  diffSnapshot,
-  currentRecords,
   pendingUpdateFor,
-  prepareRecords,
-  reconcilePending,
   snapshotUpdateFor,
+  SnapshotDiffer,
   type DetectedChange,
   type DiffCounts,
   type SkippedCounts,
@@ -132,43 +129,39 @@ export async function runPollCycle(
     const snapshot = await deps.snapshots.load(source.name);
     coldStart = !snapshot.initialized;
 
-    const raw: unknown[] = [];
+    // Each page is diffed as it arrives, so only changed records outlive their page.
+    const differ = new SnapshotDiffer(snapshot.entries, snapshot.pending, source.idField);
     for await (const page of deps.sourceClient.fetchPages({ signal: options.signal })) {
       pages += 1;
       bytes += page.bytes;
-      for (const record of page.records) raw.push(record);
+      differ.addPage(page.records);
     }
-    records = raw.length;
-    timings.fetchMs = Date.now() - mark;
-    mark = Date.now();
-
-    const prepared = prepareRecords(raw, source.idField);
-    skipped = prepared.skipped;
+    records = differ.records;
+    skipped = differ.skipped;
     if (skipped.notObject + skipped.missingId + skipped.duplicateId > 0) {
       logger.warn('poll records skipped', {
         runId,
         idField: source.idField,
         ...skipped,
-        firstSkippedAt: prepared.firstSkippedAt,
+        firstSkippedAt: differ.firstSkippedAt,
       });
     }
-    const current = currentRecords(prepared.records, prepared.ids);
+    const diff = differ.finish();
+    // diffMs is the differ's own time; fetchMs the rest of the fetch loop (network, parsing).
+    timings.diffMs = Math.round(differ.busyMs);
+    timings.fetchMs = Math.max(0, Date.now() - mark - timings.diffMs);
 
     // A cold start that left pending events (an earlier `emit` cycle crashed in its first groups)
     // is finished as it began: a baseline would commit states the warehouse may not show.
     if (coldStart && source.coldStart === 'baseline' && snapshot.pending.size === 0) {
-      const updates = baselineUpdates(current);
+      const updates = baselineUpdates(diff.changes);
       counts = { ...NO_COUNTS, unchanged: updates.length };
-      timings.diffMs = Date.now() - mark;
       mark = Date.now();
       await commitInGroups(deps, lease, updates, options.publishBatchSize);
       timings.commitMs = Date.now() - mark;
       logger.info('cold start: baseline recorded without events', { runId, entities: updates.length });
     } else {
-      const { entries, pending } = snapshot;
-      const diff = reconcilePending(diffSnapshot(current, entries), current, entries, pending);
       counts = diff.counts;
-      timings.diffMs = Date.now() - mark;
       assertDeletionsPlausible(counts.deleted, snapshot.entries, {
         source: source.name,
         maxDeletedShare: source.maxDeletedShare,

@@ -3,9 +3,10 @@ import {
   diffSnapshot,
   hashRecord,
   legacyHashRecord,
+  SnapshotDiffer,
   type CurrentRecord,
 } from '@changefeed/shared/change';
-import type { SnapshotEntry } from '@changefeed/shared/ports';
+import { EventType, type SnapshotEntry } from '@changefeed/shared/ports';
 
 function current(records: Record<string, unknown>): Map<string, CurrentRecord> {
   return new Map(Object.entries(records).map(([id, record]) => [id, { record, hash: hashRecord(record) }]));
@@ -169,8 +170,54 @@ describe('diffSnapshot', () => {
 
 describe('baselineUpdates', () => {
   it('remembers every entity as version 1 without a deletion flag', () => {
-    expect(baselineUpdates(current({ a: { v: 1 } }))).toEqual([
+    expect(baselineUpdates(diffSnapshot(current({ a: { v: 1 } }), new Map()).changes)).toEqual([
       { entityId: 'a', hash: hashRecord({ v: 1 }), version: 1, deleted: false },
     ]);
+  });
+});
+
+describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
+  const snapshot = new Map<string, SnapshotEntry>([
+    ['1', entry({ id: 1, v: 'a' }, 1)],
+    ['2', entry({ id: 2, v: 'b' }, 2)],
+    ['3', entry({ id: 3, v: 'c' }, 1)],
+    ['4', entry(null, 3, true)],
+  ]);
+  const pages: unknown[][] = [
+    [{ id: 1, v: 'a' }, { id: 2, v: 'B' }, null],
+    [{ id: 4, v: 'back' }, { id: 1, v: 'dup' }, { v: 'no id' }],
+    [{ id: 5, v: 'new' }],
+  ];
+
+  it('gives the diff of the whole poll, deletions last, and counts what it skipped', () => {
+    const differ = new SnapshotDiffer(snapshot, new Map(), 'id');
+    for (const page of pages) differ.addPage(page);
+    const diff = differ.finish();
+    const whole = new Map(
+      pages
+        .flat()
+        .filter((r): r is { id: number } => r !== null && typeof r === 'object' && 'id' in r)
+        .filter((r, i, all) => all.findIndex((o) => o.id === r.id) === i)
+        .map((r) => [String(r.id), { record: r, hash: hashRecord(r) }]),
+    );
+    expect(diff.changes).toEqual(diffSnapshot(whole, snapshot).changes);
+    expect(diff.changes.map((c) => [c.type, c.entityId, c.version])).toEqual([
+      ['updated', '2', 3],
+      ['created', '4', 4],
+      ['created', '5', 1],
+      ['deleted', '3', 2],
+    ]);
+    expect(differ.records).toBe(7);
+    expect(differ.skipped).toEqual({ notObject: 1, missingId: 1, duplicateId: 1 });
+    expect(differ.firstSkippedAt).toEqual([2, 4, 5]);
+  });
+
+  it('reconciles pending events with the records of their entities', () => {
+    const pending = new Map([['1', { type: EventType.updated, hash: hashRecord({ id: 1, v: 'x' }), version: 2 }]]);
+    const differ = new SnapshotDiffer(snapshot, pending, 'id');
+    for (const page of pages) differ.addPage(page);
+    const diff = differ.finish();
+    // The API shows the committed state again: a revert above the pending version.
+    expect(diff.changes.find((c) => c.entityId === '1')).toMatchObject({ type: 'updated', version: 3 });
   });
 });
