@@ -3,15 +3,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { prepareDlt, type DltPhaseResult } from './dlt-peer';
+import { prepareDlt, type DltPhaseOptions, type DltPhaseResult } from './dlt-peer';
 
 /*
  * Tries the dlt peer by hand and checks its counts against the truth:
  *
- *   node bench/dist/try-dlt-peer.js [--carts 100000] [--mutations 10000] [--port 18791]
+ *   node bench/dist/try-dlt-peer.js [--carts 100000] [--mutations 10000] [--cycles 1] [--format parquet] [--port 18791]
  *
- * Starts the demo API, runs dlt cold, applies the mutations, runs dlt again, and compares what dlt
- * counted in each phase with the difference of /admin/state before and after. Exits 1 on a
+ * Starts the demo API, runs dlt cold, then `cycles` times applies the mutations and runs dlt again,
+ * and compares what dlt counted in each phase with the difference of /admin/state before and
+ * after. More than one cycle also brings back ids that an earlier cycle deleted. Exits 1 on a
  * mismatch. Not a test: it needs python3 and PyPI, which CI must not depend on.
  */
 
@@ -26,11 +27,18 @@ async function main(): Promise<void> {
     options: {
       carts: { type: 'string', default: '100000' },
       mutations: { type: 'string' },
+      cycles: { type: 'string', default: '1' },
+      format: { type: 'string' },
       port: { type: 'string', default: '18791' },
     },
   });
   const carts = Number(values.carts);
   const mutations = values.mutations === undefined ? Math.round(carts / 10) : Number(values.mutations);
+  const cycles = Number(values.cycles);
+  const format = values.format;
+  if (format !== undefined && format !== 'insert_values' && format !== 'parquet') {
+    throw new Error(`--format: expected insert_values or parquet, got "${format}"`);
+  }
   const apiUrl = `http://127.0.0.1:${values.port}`;
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -42,24 +50,27 @@ async function main(): Promise<void> {
     await waitForApi(apiUrl);
     await post(apiUrl, '/admin/reset', { carts, seed: 7 });
 
-    const before = await cartsById(apiUrl);
-    const cold = await peer.runPhase({ apiUrl, workDir });
+    const phase: DltPhaseOptions = { apiUrl, workDir, ...(format === undefined ? {} : { loaderFileFormat: format }) };
+    let before = await cartsById(apiUrl);
+    const cold = await peer.runPhase(phase);
     const coldTruth = diff(new Map(), before);
-    log(`cold:  ${describe(cold)}; truth ${JSON.stringify(coldTruth)}`);
+    log(`cold:    ${describe(cold)}; truth ${JSON.stringify(coldTruth)}`);
+    let ok = sameCounts(cold.counts, coldTruth) && cold.rows === before.size;
 
-    await post(apiUrl, '/admin/mutate', { count: mutations });
-    const after = await cartsById(apiUrl);
-    const churn = await peer.runPhase({ apiUrl, workDir });
-    const churnTruth = diff(before, after);
-    log(`churn: ${describe(churn)}; truth ${JSON.stringify(churnTruth)}`);
+    const churns: { result: DltPhaseResult; truth: Counts }[] = [];
+    for (let cycle = 1; cycle <= cycles; cycle++) {
+      await post(apiUrl, '/admin/mutate', { count: mutations });
+      const after = await cartsById(apiUrl);
+      const result = await peer.runPhase(phase);
+      const truth = diff(before, after);
+      log(`churn ${cycle}: ${describe(result)}; truth ${JSON.stringify(truth)}`);
+      ok &&= sameCounts(result.counts, truth) && result.rows === after.size;
+      churns.push({ result, truth });
+      before = after;
+    }
 
-    const ok =
-      sameCounts(cold.counts, coldTruth) &&
-      sameCounts(churn.counts, churnTruth) &&
-      cold.rows === before.size &&
-      churn.rows === after.size;
     process.stdout.write(
-      `${JSON.stringify({ dlt: peer.version, carts, mutations, cold, coldTruth, churn, churnTruth, ok })}\n`,
+      `${JSON.stringify({ dlt: peer.version, format: format ?? 'default', carts, mutations, cold, coldTruth, churns, ok })}\n`,
     );
     if (!ok) {
       log('MISMATCH: dlt counted something else than the true difference');
@@ -132,9 +143,13 @@ function sameCounts(a: Counts, b: Counts): boolean {
 
 function describe(r: DltPhaseResult): string {
   const mib = (r.peakRssBytes / 2 ** 20).toFixed(0);
+  const steps = Object.entries(r.stepsMs)
+    .filter(([step]) => step !== 'run')
+    .map(([step, ms]) => `${step} ${ms.toFixed(0)}`)
+    .join(', ');
   return (
     `wall ${r.wallMs.toFixed(0)} ms (inner ${r.innerMs.toFixed(0)}, import ${r.importMs.toFixed(0)}, ` +
-    `count ${r.countMs.toFixed(0)}), peak RSS ${mib} MiB, counts ${JSON.stringify(r.counts)}, rows ${r.rows}`
+    `count ${r.countMs.toFixed(0)}; ${steps}), peak RSS ${mib} MiB, counts ${JSON.stringify(r.counts)}, rows ${r.rows}`
   );
 }
 
