@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -23,6 +24,8 @@ const BODY_MARGIN = 1.25;
 
 /** Set to a directory to have both servers write V8 CPU profiles there (`node --cpu-prof`). */
 const CPU_PROF_ENV = 'BENCH_CPU_PROF_DIR';
+/** Diagnosis only: overrides `loader.groupCommitMaxDelay` (ms); the figures are then not the default loader's. */
+const MAX_DELAY_ENV = 'BENCH_LOADER_MAX_DELAY_MS';
 
 interface LoadRun {
   readonly reqPerS: number;
@@ -53,7 +56,13 @@ export async function benchLoaderPush(options: BenchOptions): Promise<SectionRes
   const runs = options.quick ? 1 : options.runs;
   const cpuProfDir = process.env[CPU_PROF_ENV];
   const nodeArgs = cpuProfDir === undefined || cpuProfDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
+  const maxDelayMs = process.env[MAX_DELAY_ENV];
+  const maxDelayArgs = maxDelayMs === undefined || maxDelayMs === '' ? [] : ['--max-delay-ms', maxDelayMs];
 
+  const serverScript = path.join(__dirname, 'push-target-server.js');
+  if (!existsSync(serverScript)) {
+    throw new Error(`${serverScript} does not exist: run the compiled benchmark (bench/dist, after \`tsc -b\`)`);
+  }
   const noopBodies = buildPushBodies(NOOP_POOL);
   let noopNext = 0;
   const nextNoopBody = (): Buffer => noopBodies[noopNext++ % noopBodies.length] as Buffer;
@@ -67,8 +76,8 @@ export async function benchLoaderPush(options: BenchOptions): Promise<SectionRes
       const dataDir = path.join(options.workDir, `loader-push-${kind}`);
       await mkdir(dataDir, { recursive: true });
       servers[kind] = await startServerChild<PushTargetReport>(
-        path.join(__dirname, 'push-target-server.js'),
-        ['--kind', kind, '--data-dir', dataDir],
+        serverScript,
+        ['--kind', kind, '--data-dir', dataDir, ...maxDelayArgs],
         { nodeArgs },
       );
     }
@@ -116,6 +125,7 @@ export async function benchLoaderPush(options: BenchOptions): Promise<SectionRes
       runs,
       bodyBytes,
       builtLate: loaderBodies.builtLate,
+      maxDelayMs: maxDelayArgs.length === 0 ? undefined : maxDelayMs,
     });
   } finally {
     // Only after a failure: a server that is still up is stopped without waiting for its report.
@@ -164,6 +174,7 @@ function sectionResult(
     readonly runs: number;
     readonly bodyBytes: number;
     readonly builtLate: number;
+    readonly maxDelayMs: string | undefined;
   },
 ): SectionResult {
   const figure = (label: string, unit: string, samples: readonly number[]): Figure => ({
@@ -227,6 +238,9 @@ function sectionResult(
       `loader ${cpuPerRequest(reports.loader, history.loader)} µs`,
     `peak RSS: no-op server ${rssMiB(reports.noop)} MiB, loader server ${rssMiB(reports.loader)} MiB`,
   ];
+  if (conditions.maxDelayMs !== undefined) {
+    notes.push(`DIAGNOSIS: ${MAX_DELAY_ENV}=${conditions.maxDelayMs}, not the default loader config`);
+  }
   if (conditions.builtLate > 0) {
     notes.push(`${conditions.builtLate} loader bodies were built during a run (the loader outran the estimate)`);
   }
