@@ -46,8 +46,8 @@ export class DemoApiProcess {
   }
 
   /** Back to the initial carts, with the mutator's sequence restarted: every tool sees the same data and churn. */
-  async reset(): Promise<void> {
-    await this.admin('/admin/reset', { carts: this.carts, seed: this.seed });
+  async reset(carts = this.carts): Promise<void> {
+    await this.admin('/admin/reset', { carts, seed: this.seed });
   }
 
   /** Applies `count` reproducible mutations; returns a digest of what they were, to compare runs. */
