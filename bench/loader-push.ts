@@ -4,7 +4,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { DEFAULTS } from '@changefeed/shared/config';
 import { target, type BenchOptions, type Figure, type SectionResult } from './bench-types';
-import { median, repeat } from './measure';
+import { childScript, median, repeat } from './measure';
 import { buildPushBodies, DistinctBodies } from './push-bodies';
 import type { PushTargetKind, PushTargetReport } from './push-target-server';
 import { startServerChild, type ServerChild } from './server-child';
@@ -53,13 +53,13 @@ interface PairRun {
  */
 export async function benchLoaderPush(options: BenchOptions): Promise<SectionResult> {
   const { durationS, warmupS } = options.quick ? QUICK : FULL;
-  const runs = options.quick ? 1 : options.runs;
+  const runs = options.quick ? 1 : Math.min(options.runs, 3);
   const cpuProfDir = process.env[CPU_PROF_ENV];
   const nodeArgs = cpuProfDir === undefined || cpuProfDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const maxDelayMs = process.env[MAX_DELAY_ENV];
   const maxDelayArgs = maxDelayMs === undefined || maxDelayMs === '' ? [] : ['--max-delay-ms', maxDelayMs];
 
-  const serverScript = path.join(__dirname, 'push-target-server.js');
+  const serverScript = childScript('push-target-server');
   if (!existsSync(serverScript)) {
     throw new Error(`${serverScript} does not exist: run the compiled benchmark (bench/dist, after \`tsc -b\`)`);
   }

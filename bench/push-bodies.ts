@@ -1,4 +1,4 @@
-import { generateCart, generateProducts } from '@changefeed/cli/dist/demo-api';
+import { generateCart, generateProducts } from '@changefeed/cli';
 import { buildPushEnvelope, changeToMessage, eventId } from '@changefeed/shared/events';
 
 /** What the local bus names its subscription (services/cli/src/local-pipeline.ts). */

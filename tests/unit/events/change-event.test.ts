@@ -139,6 +139,16 @@ describe('parseChangeMessage', () => {
     expect(() => parseChangeMessage(Buffer.from('{not json'), good.attributes)).toThrow(/invalid|not a CloudEvent/);
   });
 
+  it('decodes JSON data by its content type, and refuses a record whose content type says it is not JSON', () => {
+    const charset = { ...good.attributes, 'content-type': 'application/json; charset=utf-8' };
+    expect(parseChangeMessage(good.data, charset).record).toEqual(
+      parseChangeMessage(good.data, good.attributes).record,
+    );
+    expect(() => parseChangeMessage(good.data, { ...good.attributes, 'content-type': 'text/plain' })).toThrow(
+      /needs a JSON object/,
+    );
+  });
+
   it('rejects structured data that is not a CloudEvent', () => {
     expect(() => parseChangeMessage(Buffer.from('{"hello":"world"}'), {})).toThrow(
       /invalid change event|not a CloudEvent/,
