@@ -38,7 +38,7 @@ export class DemoApiProcess {
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`the demo API exited with ${String(code)} before listening`)));
       lines.on('line', (line) => {
-        const match = /^demo API on (http:\/\/\S+?):/.exec(line);
+        const match = /^demo API on (http:\/\/\S+): /.exec(line);
         if (match?.[1] !== undefined) resolve(match[1]);
       });
     });
@@ -87,6 +87,6 @@ export class DemoApiProcess {
       body: JSON.stringify(body),
     });
     if (!response.ok) throw new Error(`demo API ${route} answered ${response.status}: ${await response.text()}`);
-    return response.status === 204 ? null : ((await response.json()) as unknown);
+    return response.status === 204 ? null : ((await response.json()));
   }
 }
