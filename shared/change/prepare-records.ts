@@ -1,5 +1,5 @@
 import type { JsonRecord } from '../ports';
-import { readPath } from '../source/dot-path';
+import { readSteps } from '../source/dot-path';
 
 /** Why records were left out of a load; all of them are counted and logged, none dropped silently. */
 export interface SkippedCounts {
@@ -24,7 +24,10 @@ const SKIPPED_POSITIONS_LOGGED = 10;
 
 /** The id of a record as text, or undefined when it has none a table could be keyed by. */
 export function recordId(record: JsonRecord, idField: string): string | undefined {
-  const id = readPath(record, idField);
+  return idText(readSteps(record, idField.split('.')));
+}
+
+function idText(id: unknown): string | undefined {
   if (typeof id === 'string') return id === '' ? undefined : id;
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
   if (typeof id === 'boolean' || typeof id === 'bigint') return String(id);
@@ -44,7 +47,12 @@ export class RecordKeyer {
   private missingId = 0;
   private duplicateId = 0;
 
-  constructor(private readonly idField: string) {}
+  /** The id field's path, split once rather than for every record. */
+  private readonly idSteps: readonly string[];
+
+  constructor(idField: string) {
+    this.idSteps = idField.split('.');
+  }
 
   /** The record's id when it is kept; undefined when it is skipped (and counted). */
   key(value: unknown): string | undefined {
@@ -54,7 +62,7 @@ export class RecordKeyer {
       this.skip(at);
       return undefined;
     }
-    const id = recordId(value as JsonRecord, this.idField);
+    const id = idText(readSteps(value, this.idSteps));
     if (id === undefined) {
       this.missingId += 1;
       this.skip(at);

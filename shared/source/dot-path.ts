@@ -4,8 +4,13 @@
  * Array elements are reached by numeric steps (`items.0.id`).
  */
 export function readPath(value: unknown, path: string): unknown {
+  return readSteps(value, path.split('.'));
+}
+
+/** `readPath` with the path already split, for callers that read the same path from many values. */
+export function readSteps(value: unknown, steps: readonly string[]): unknown {
   let current: unknown = value;
-  for (const step of path.split('.')) {
+  for (const step of steps) {
     if (current === null || typeof current !== 'object') return undefined;
     if (!Object.prototype.hasOwnProperty.call(current, step)) return undefined;
     current = (current as Record<string, unknown>)[step];
