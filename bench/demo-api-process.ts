@@ -87,6 +87,6 @@ export class DemoApiProcess {
       body: JSON.stringify(body),
     });
     if (!response.ok) throw new Error(`demo API ${route} answered ${response.status}: ${await response.text()}`);
-    return response.status === 204 ? null : ((await response.json()));
+    return response.status === 204 ? null : await response.json();
   }
 }
