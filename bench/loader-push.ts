@@ -185,38 +185,16 @@ function sectionResult(
   });
   const ratios = pairs.map((p) => p.loader.reqPerS / p.noop.reqPerS);
   const loaderReport = reports.loader;
+  const side = (kind: PushTargetKind, field: 'reqPerS' | 'p50Ms' | 'p99Ms'): number[] =>
+    pairs.map((p) => p[kind][field]);
   const figures: Figure[] = [
-    figure(
-      'no-op handler',
-      'req/s',
-      pairs.map((p) => p.noop.reqPerS),
-    ),
-    figure(
-      'loader (group commit → DuckDB)',
-      'req/s',
-      pairs.map((p) => p.loader.reqPerS),
-    ),
+    figure('no-op handler', 'req/s', side('noop', 'reqPerS')),
+    figure('loader (group commit → DuckDB)', 'req/s', side('loader', 'reqPerS')),
     figure('loader / no-op', 'x', ratios),
-    figure(
-      'no-op p50 latency',
-      'ms',
-      pairs.map((p) => p.noop.p50Ms),
-    ),
-    figure(
-      'no-op p99 latency',
-      'ms',
-      pairs.map((p) => p.noop.p99Ms),
-    ),
-    figure(
-      'loader p50 latency',
-      'ms',
-      pairs.map((p) => p.loader.p50Ms),
-    ),
-    figure(
-      'loader p99 latency',
-      'ms',
-      pairs.map((p) => p.loader.p99Ms),
-    ),
+    figure('no-op p50 latency', 'ms', side('noop', 'p50Ms')),
+    figure('no-op p99 latency', 'ms', side('noop', 'p99Ms')),
+    figure('loader p50 latency', 'ms', side('loader', 'p50Ms')),
+    figure('loader p99 latency', 'ms', side('loader', 'p99Ms')),
     { label: 'loader rows written', unit: 'rows', value: loaderReport?.rows ?? 0 },
   ];
 
