@@ -52,26 +52,21 @@ export class DiffBuilder {
 
   constructor(private readonly snapshot: ReadonlyMap<string, SnapshotEntry>) {}
 
-  /** One current record (each id once); returns true when it changed. */
-  add(entityId: string, record: unknown, hash: string): boolean {
+  /** One current record (each id once). */
+  add(entityId: string, record: unknown, hash: string): void {
     const previous = this.snapshot.get(entityId);
     if (previous === undefined || previous.deleted) {
       this.created += 1;
       this.changes.push({ type: EventType.created, entityId, version: (previous?.version ?? 0) + 1, hash, record });
-      return true;
-    }
-    if (previous.hash === hash) {
+    } else if (previous.hash === hash) {
       this.unchanged += 1;
-      return false;
-    }
-    if (sameContent({ record, hash }, previous.hash)) {
+    } else if (sameContent({ record, hash }, previous.hash)) {
       this.unchanged += 1;
       this.rehashed.push({ entityId, hash, version: previous.version, deleted: false });
-      return false;
+    } else {
+      this.updated += 1;
+      this.changes.push({ type: EventType.updated, entityId, version: previous.version + 1, hash, record });
     }
-    this.updated += 1;
-    this.changes.push({ type: EventType.updated, entityId, version: previous.version + 1, hash, record });
-    return true;
   }
 
   /** Creations and updates as added, then a deletion for every live snapshot entity not current. */

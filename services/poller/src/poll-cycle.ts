@@ -169,11 +169,12 @@ export async function runPollCycle(
       });
       const time = clock.now();
       const groups = chunk(diff.changes, options.publishBatchSize);
+      // Entries committed again without an event: stale pending ones, and, once after an upgrade,
+      // every entity of a snapshot hashed with the first format; in groups, like any large commit.
       const silentUpdates = [...diff.resolved, ...diff.rehashed];
       if (silentUpdates.length > 0) {
         mark = Date.now();
-        await lease.renew();
-        await deps.snapshots.commit(lease.current, silentUpdates);
+        await commitInGroups(deps, lease, silentUpdates, options.publishBatchSize);
         timings.commitMs += Date.now() - mark;
       }
       for (const [i, group] of groups.entries()) {

@@ -172,6 +172,21 @@ describe('runPollCycle', () => {
     expect(again.published).toBe(0);
   });
 
+  it('re-hashes a large first-format snapshot in groups, as large as publish groups', async () => {
+    const w = world();
+    const lease = await w.snapshots.acquireLease('carts', 'me', 60_000);
+    if (lease === null) throw new Error('lease busy');
+    const records = [1, 2, 3, 4, 5].map((id) => ({ id }));
+    await w.snapshots.commit(
+      lease,
+      records.map((r) => ({ entityId: String(r.id), hash: legacyHashRecord(r), version: 1, deleted: false })),
+    );
+    const before = w.snapshots.commits.length;
+    const result = await w.cycle([records], { publishBatchSize: 2 });
+    expect(result.published).toBe(0);
+    expect(w.snapshots.commits.slice(before).map((c) => c.updates.length)).toEqual([2, 2, 1]);
+  });
+
   it('a pending event of the first hash format, API unchanged: repeated with its original id', async () => {
     const w = world();
     await w.cycle([[{ id: 1, n: 'a' }]]);
