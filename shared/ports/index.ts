@@ -7,3 +7,4 @@ export * from './run-log';
 export * from './snapshot-store';
 export * from './source-client';
 export * from './push-authenticator';
+export * from './warehouse';

@@ -1,0 +1,52 @@
+import { AppError } from '../errors';
+import type { Column } from './tables';
+
+/** A value as it goes into a warehouse column: text, a safe integer, a valid Date, or null. */
+export type CheckedValue = string | number | Date | null;
+
+/**
+ * The value `row` supplies for `column`, checked against the column's type before any warehouse
+ * sees it: both DuckDB's appender and the Storage Write API take a bad value for a good one or
+ * refuse a whole request for it, so a row that can never be stored is refused here with
+ * `WAREHOUSE.INVALID_ROW` (not retryable), naming the row (`where`) and the column.
+ */
+export function checkedValue<R>(column: Column<R>, row: R, where: () => string): CheckedValue {
+  const value = column.value(row);
+  const invalid = (expected: string): AppError =>
+    new AppError('WAREHOUSE.INVALID_ROW', `${where()}: ${column.name} must be ${expected}`, {
+      retryable: false,
+      details: { column: column.name },
+    });
+  if (value === null || value === undefined) {
+    if (column.nullable !== true) throw invalid('set');
+    return null;
+  }
+  switch (column.type) {
+    case 'string':
+      if (typeof value !== 'string') throw invalid('a string');
+      return value;
+    case 'json':
+      if (typeof value !== 'string' || !isJsonText(value)) throw invalid('JSON text');
+      return value;
+    case 'int64':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid('an integer');
+      return value;
+    case 'int32':
+      if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31 - 1) {
+        throw invalid('a 32-bit integer');
+      }
+      return value;
+    case 'timestamp':
+      if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid('a valid Date');
+      return value;
+  }
+}
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
