@@ -1,2 +1,3 @@
 export * from './tables';
 export * from './checked-value';
+export * from './current-sql';

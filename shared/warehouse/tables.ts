@@ -217,3 +217,22 @@ export function currentColumns(): readonly Column<ChangeRow>[] {
     return column;
   });
 }
+
+export function historyViewName(table: string): string {
+  return `${table}_history`;
+}
+
+/** What `_current` keeps of an event to tell which of two events of an entity is the latest. */
+export type LatestKey = Pick<ChangeRow, 'version' | 'event_time' | 'event_id'>;
+
+/**
+ * Negative when `a` is later than `b` by `CURRENT_STATE.latestFirst`, positive when earlier, 0
+ * for the same event (a redelivery). Sorting with it puts the winner first.
+ */
+export function compareLatest(a: LatestKey, b: LatestKey): number {
+  if (a.version !== b.version) return b.version - a.version;
+  const at = a.event_time.getTime();
+  const bt = b.event_time.getTime();
+  if (at !== bt) return bt - at;
+  return a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0;
+}

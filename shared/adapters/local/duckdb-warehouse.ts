@@ -1,27 +1,24 @@
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { lastPerKey, parseKeyPath } from '../../change';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  DuckDBDecimalValue,
-  DuckDBInstance,
-  DuckDBTypeId,
-  JsonDuckDBValueConverter,
-  dateFromTimestampMillisecondsValue,
-  dateFromTimestampNanosecondsValue,
-  dateFromTimestampSecondsValue,
-  dateFromTimestampTZValue,
-  dateFromTimestampValue,
-  timestampTZValue,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  type DuckDBValue,
-  type DuckDBValueConverter,
-  type Json,
-} from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { lastPerKey, parseKeyPath } from '../../change';
 import { AppError } from '../../errors';
 import { createSilentLogger, type Logger } from '../../log';
-import type { ChangeRow, JsonRecord, ReferenceLoader, RejectedRow, RowSink, RunLog, RunRecord } from '../../ports';
+import type { ChangeRow, JsonRecord, RejectedRow, RunRecord, Warehouse } from '../../ports';
+import {
+  CHANGES_TABLE,
+  LOADED_AT_COLUMN,
+  REJECTED_TABLE,
+  RUNS_TABLE,
+  TABLE_NAMES,
+  changesTableName,
+  type TableSpec,
+} from '../../warehouse';
+import { ensureCurrentTable, historyViewSql, upsertCurrent } from './duckdb-current';
+import { messageOf, openError, warehouseError } from './duckdb-errors';
+import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
+import { jsonFriendly } from './duckdb-query-values';
+import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
 
 export interface DuckDbWarehouseOptions {
   /** Open for queries only; every write rejects with `WAREHOUSE.READ_ONLY`. */
@@ -30,11 +27,11 @@ export interface DuckDbWarehouseOptions {
 }
 
 /** The column reference tables get with the time of the load that wrote each row. */
-export const LOADED_AT_COLUMN = '_loaded_at';
+export { LOADED_AT_COLUMN };
 
 /**
  * The local stand-in for BigQuery: one DuckDB file holding `<source>_changes` (append-only, one
- * row per event), the `<source>_current` view, `_rejected`, `_runs` and the batch sources'
+ * row per event), the maintained `<source>_current` table and the `<source>_history` view, `_rejected`, `_runs` and the batch sources
  * reference tables.
  *
  * DuckDB allows one read-write process per file, and a connection runs one statement at a time;
@@ -42,7 +39,7 @@ export const LOADED_AT_COLUMN = '_loaded_at';
  * a run record and a user's query never interleave inside each other's transactions.
  * https://duckdb.org/docs/stable/connect/concurrency
  */
-export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
+export class DuckDbWarehouse implements Warehouse {
   /** Tables (lower-cased, as DuckDB compares names) known to exist, so appends skip the DDL. */
   private readonly ensured = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
@@ -98,26 +95,33 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
    * `WAREHOUSE.INVALID_ROW` (not retryable), whose message names the row and the column.
    */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void> {
-    const changes = `${table}_changes`;
+    const changes = changesTableName(table);
     return this.write(`appending ${rows.length} rows to "${changes}"`, async () => {
       if (rows.length === 0) return;
       await this.ensureChangesTable(table);
-      await this.appendRows(changes, CHANGE_COLUMNS, rows, (row) => `event ${row.event_id}`);
+      await this.appendRows(
+        changes,
+        CHANGES_TABLE,
+        rows,
+        (row) => `event ${row.event_id}`,
+        (c) => upsertCurrent(c, table, rows),
+      );
     });
   }
 
   appendRejected(rows: readonly RejectedRow[]): Promise<void> {
-    return this.write(`appending ${rows.length} rows to "${REJECTED_TABLE}"`, async () => {
+    const rejected = TABLE_NAMES.rejected;
+    return this.write(`appending ${rows.length} rows to "${rejected}"`, async () => {
       if (rows.length === 0) return;
-      await this.ensureTable(REJECTED_TABLE, REJECTED_COLUMNS);
-      await this.appendRows(REJECTED_TABLE, REJECTED_COLUMNS, rows, (row) => `message ${row.message_id ?? '?'}`);
+      await this.ensureTable(rejected, REJECTED_TABLE);
+      await this.appendRows(rejected, REJECTED_TABLE, rows, (row) => `message ${row.message_id ?? '?'}`);
     });
   }
 
   recordRun(run: RunRecord): Promise<void> {
     return this.write(`recording run ${run.runId}`, async () => {
-      await this.ensureTable(RUNS_TABLE, RUN_COLUMNS);
-      await this.appendRows(RUNS_TABLE, RUN_COLUMNS, [run], (r) => `run ${r.runId}`);
+      await this.ensureTable(TABLE_NAMES.runs, RUNS_TABLE);
+      await this.appendRows(TABLE_NAMES.runs, RUNS_TABLE, [run], (r) => `run ${r.runId}`);
     });
   }
 
@@ -318,18 +322,33 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
     return reader.currentRowCount > 0;
   }
 
-  private async ensureTable<R>(table: string, columns: readonly ColumnSpec<R>[]): Promise<void> {
+  private async ensureTable<R>(table: string, spec: TableSpec<R>): Promise<void> {
     if (this.ensured.has(table.toLowerCase())) return;
-    await this.connection.run(createTableSql(table, columns));
+    await this.connection.run(createTableSql(table, spec));
     this.ensured.add(table.toLowerCase());
   }
 
+  /**
+   * `<table>_changes`, the maintained `<table>_current` (built from the history once, when an
+   * older data directory has it as a view) and the `<table>_history` view, in one transaction.
+   */
   private async ensureChangesTable(table: string): Promise<void> {
-    const changes = `${table}_changes`;
+    const changes = changesTableName(table);
     if (this.ensured.has(changes.toLowerCase())) return;
-    await this.connection.run(createTableSql(changes, CHANGE_COLUMNS));
-    // Replaced on every first use in a process, so a changed definition reaches old files.
-    await this.connection.run(currentViewSql(table));
+    const startedMs = Date.now();
+    const outcome = await this.transaction(async (c) => {
+      await c.run(createTableSql(changes, CHANGES_TABLE));
+      const result = await ensureCurrentTable(c, table);
+      // Replaced on every first use in a process, so a changed definition reaches old files.
+      await c.run(historyViewSql(table));
+      return result;
+    });
+    if (outcome !== 'ready') {
+      this.logger.info(outcome === 'migrated' ? 'current view migrated to a table' : 'current table created', {
+        table,
+        durationMs: Date.now() - startedMs,
+      });
+    }
     this.ensured.add(changes.toLowerCase());
   }
 
@@ -341,15 +360,17 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
    */
   private async appendRows<R>(
     table: string,
-    columns: readonly ColumnSpec<R>[],
+    spec: TableSpec<R>,
     rows: readonly R[],
     describe: (row: R) => string,
+    /** Runs in the same transaction after the rows are appended (the `_current` upsert). */
+    then?: (c: DuckDBConnection) => Promise<void>,
   ): Promise<void> {
     await this.transaction(async (c) => {
       const appender = await c.createAppender(table);
       try {
         rows.forEach((row, index) => {
-          for (const column of columns)
+          for (const column of spec.columns)
             appendCell(appender, column, row, () => `${table} row ${index} (${describe(row)})`);
           appender.endRow();
         });
@@ -365,6 +386,7 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
       } finally {
         appender.closeSync();
       }
+      await then?.(c);
     });
   }
 
@@ -389,337 +411,7 @@ export class DuckDbWarehouse implements RowSink, ReferenceLoader, RunLog {
 }
 
 /** Files open in this process (absolute paths); see `open`. */
+/** Files open in this process (absolute paths); see `open`. */
 const openFiles = new Set<string>();
 
-const REJECTED_TABLE = '_rejected';
-const RUNS_TABLE = '_runs';
 const MERGE_STAGE_TABLE = '_changefeed_merge_stage';
-/** DuckDB's own default; raised per load to fit the longest record. */
-const DEFAULT_MAX_JSON_OBJECT_BYTES = 16 * 1024 * 1024;
-
-type ColumnKind = 'varchar' | 'json' | 'bigint' | 'integer' | 'timestamptz';
-
-const SQL_TYPE: Readonly<Record<ColumnKind, string>> = {
-  varchar: 'VARCHAR',
-  json: 'JSON',
-  bigint: 'BIGINT',
-  integer: 'INTEGER',
-  timestamptz: 'TIMESTAMPTZ',
-};
-
-/** One column of a table this adapter owns: its DDL and how a row supplies its value. */
-interface ColumnSpec<R> {
-  readonly name: string;
-  readonly kind: ColumnKind;
-  readonly nullable?: boolean;
-  readonly value: (row: R) => unknown;
-}
-
-const CHANGE_COLUMNS: readonly ColumnSpec<ChangeRow>[] = [
-  { name: 'event_id', kind: 'varchar', value: (r) => r.event_id },
-  { name: 'event_type', kind: 'varchar', value: (r) => r.event_type },
-  { name: 'source', kind: 'varchar', value: (r) => r.source },
-  { name: 'entity_id', kind: 'varchar', value: (r) => r.entity_id },
-  { name: 'version', kind: 'bigint', value: (r) => r.version },
-  { name: 'data', kind: 'json', nullable: true, value: (r) => r.data },
-  { name: 'event_time', kind: 'timestamptz', value: (r) => r.event_time },
-  { name: 'publish_time', kind: 'timestamptz', value: (r) => r.publish_time },
-  { name: 'ingested_at', kind: 'timestamptz', value: (r) => r.ingested_at },
-  { name: 'delivery_attempt', kind: 'integer', nullable: true, value: (r) => r.delivery_attempt },
-  { name: 'message_id', kind: 'varchar', value: (r) => r.message_id },
-];
-
-const REJECTED_COLUMNS: readonly ColumnSpec<RejectedRow>[] = [
-  { name: 'message_id', kind: 'varchar', nullable: true, value: (r) => r.message_id },
-  { name: 'subscription', kind: 'varchar', nullable: true, value: (r) => r.subscription },
-  { name: 'reason', kind: 'varchar', value: (r) => r.reason },
-  { name: 'payload', kind: 'varchar', value: (r) => r.payload },
-  { name: 'received_at', kind: 'timestamptz', value: (r) => r.received_at },
-];
-
-const RUN_COLUMNS: readonly ColumnSpec<RunRecord>[] = [
-  { name: 'run_id', kind: 'varchar', value: (r) => r.runId },
-  { name: 'source', kind: 'varchar', value: (r) => r.source },
-  { name: 'kind', kind: 'varchar', value: (r) => r.kind },
-  { name: 'started_at', kind: 'timestamptz', value: (r) => r.startedAt },
-  { name: 'ended_at', kind: 'timestamptz', value: (r) => r.endedAt },
-  { name: 'rows_read', kind: 'bigint', value: (r) => r.rowsRead },
-  { name: 'rows_written', kind: 'bigint', value: (r) => r.rowsWritten },
-  { name: 'status', kind: 'varchar', value: (r) => r.status },
-  { name: 'error', kind: 'varchar', nullable: true, value: (r) => r.error },
-  { name: 'details', kind: 'json', value: (r) => JSON.stringify(r.details) },
-];
-
-function createTableSql<R>(table: string, columns: readonly ColumnSpec<R>[]): string {
-  const ddl = columns.map((col) => `${ident(col.name)} ${SQL_TYPE[col.kind]}`).join(', ');
-  return `CREATE TABLE IF NOT EXISTS ${ident(table)} (${ddl})`;
-}
-
-/**
- * The latest state per entity: duplicates of an event id (redeliveries) count once; the latest
- * event is the highest version, then the latest event time (a re-detected, different change of
- * the same version), then the smallest event id so the choice is deterministic; entities whose
- * latest event is a deletion are left out.
- */
-function currentViewSql(table: string): string {
-  return `CREATE OR REPLACE VIEW ${ident(`${table}_current`)} AS
-WITH unique_events AS (
-  SELECT * FROM ${ident(`${table}_changes`)}
-  QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ingested_at, message_id) = 1
-), latest AS (
-  SELECT * FROM unique_events
-  QUALIFY row_number() OVER (PARTITION BY source, entity_id ORDER BY version DESC, event_time DESC, event_id) = 1
-)
-SELECT entity_id, version, data, event_id, event_time, source FROM latest WHERE event_type <> 'deleted'`;
-}
-
-function appendCell<R>(appender: DuckDBAppender, column: ColumnSpec<R>, row: R, where: () => string): void {
-  const value = column.value(row);
-  const invalid = (expected: string): AppError =>
-    new AppError('WAREHOUSE.INVALID_ROW', `${where()}: ${column.name} must be ${expected}`, {
-      retryable: false,
-      details: { column: column.name },
-    });
-  if (value === null || value === undefined) {
-    if (column.nullable !== true) throw invalid('set');
-    appender.appendNull();
-    return;
-  }
-  switch (column.kind) {
-    case 'varchar':
-      if (typeof value !== 'string') throw invalid('a string');
-      appender.appendVarchar(value);
-      return;
-    case 'json':
-      if (typeof value !== 'string' || !isJsonText(value)) throw invalid('JSON text');
-      appender.appendVarchar(value);
-      return;
-    case 'bigint':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid('an integer');
-      appender.appendBigInt(BigInt(value));
-      return;
-    case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31 - 1) {
-        throw invalid('a 32-bit integer');
-      }
-      appender.appendInteger(value);
-      return;
-    case 'timestamptz':
-      if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid('a valid Date');
-      appender.appendTimestampTZ(timestampTZValue(BigInt(value.getTime()) * 1000n));
-      return;
-  }
-}
-
-function isJsonText(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Quotes an identifier. Names are validated by the config schema; quoting keeps odd ones safe. */
-function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-async function describeColumns(
-  c: DuckDBConnection,
-  select: string,
-): Promise<Map<string, { readonly column: string; readonly type: string }>> {
-  const reader = await c.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE ${select})`);
-  const columns = new Map<string, { column: string; type: string }>();
-  for (const [column, type] of reader.getRows()) {
-    // DuckDB matches column names case-insensitively.
-    columns.set(String(column).toLowerCase(), { column: String(column), type: String(type) });
-  }
-  return columns;
-}
-
-interface NdjsonFile {
-  /** The private temp directory holding the file; removed after the load. */
-  readonly dir: string;
-  readonly path: string;
-  /** Passed to read_json, which otherwise refuses records above 16 MiB. */
-  readonly maxObjectBytes: number;
-  /** Whether any record has its own `_loaded_at`, which the load time replaces. */
-  readonly hasLoadedAt: boolean;
-}
-
-/**
- * read_json settings: one record per line; every record is sampled so a key seen only in the
- * last record still gets a column; objects are never guessed to be MAPs (DuckDB does that for
- * wide or sparse objects, and then refuses to read them as records).
- */
-const READ_JSON =
-  "read_json($1, format = 'newline_delimited', records = true, sample_size = -1, map_inference_threshold = -1, maximum_object_size = $2)";
-
-function withLoadedAt(file: NdjsonFile): string {
-  const loadedAt = ident(LOADED_AT_COLUMN);
-  return file.hasLoadedAt ? `* REPLACE (now() AS ${loadedAt})` : `*, now() AS ${loadedAt}`;
-}
-
-/** Writes `records` as NDJSON to a private temp directory for read_json; removes it on failure. */
-async function writeNdjsonFile(records: readonly JsonRecord[]): Promise<NdjsonFile> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'changefeed-load-'));
-  try {
-    const filePath = path.join(dir, 'records.ndjson');
-    const handle = await open(filePath, 'wx', 0o600);
-    let longest = 0;
-    let hasLoadedAt = false;
-    try {
-      let chunk: string[] = [];
-      let chunkChars = 0;
-      for (const record of records) {
-        const line = JSON.stringify(record);
-        longest = Math.max(longest, Buffer.byteLength(line));
-        hasLoadedAt ||= Object.hasOwn(record, LOADED_AT_COLUMN);
-        chunk.push(line);
-        chunkChars += line.length + 1;
-        if (chunkChars >= NDJSON_CHUNK_CHARS) {
-          await handle.write(`${chunk.join('\n')}\n`);
-          chunk = [];
-          chunkChars = 0;
-        }
-      }
-      if (chunk.length > 0) await handle.write(`${chunk.join('\n')}\n`);
-    } finally {
-      await handle.close();
-    }
-    return { dir, path: filePath, maxObjectBytes: Math.max(DEFAULT_MAX_JSON_OBJECT_BYTES, longest + 1), hasLoadedAt };
-  } catch (e: unknown) {
-    await rm(dir, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-/** Written in pieces of about this many characters, so a large load never builds one huge string. */
-const NDJSON_CHUNK_CHARS = 1024 * 1024;
-
-/**
- * The message of anything thrown. Not `errorMessage`: errors from the native binding fail
- * `instanceof Error` when the caller runs in another realm (jest's VM context, for one).
- */
-function messageOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
-  return String(e);
-}
-
-/** The error class DuckDB puts in front of its messages, e.g. `Conversion Error: ...`. */
-function duckDbErrorType(e: unknown): string | undefined {
-  const match = /^([A-Za-z][A-Za-z ]*?) Error: /.exec(messageOf(e));
-  return match?.[1];
-}
-
-/**
- * Errors that the same statement with the same data would hit again. Everything else (I/O,
- * out of memory, transaction conflicts, interrupts, unknown) may pass on a retry.
- * https://duckdb.org/docs/stable/dev/internal_errors (the error types)
- */
-const PERMANENT_ERROR_TYPES = new Set([
-  'Binder',
-  'Catalog',
-  'Constraint',
-  'Conversion',
-  'Dependency',
-  'Invalid',
-  'Invalid Input',
-  'Invalid type',
-  'Mismatch Type',
-  'Not implemented',
-  'Out of Range',
-  'Parser',
-  'Permission',
-  'Syntax',
-]);
-
-function warehouseError(code: string, what: string, e: unknown): AppError {
-  if (e instanceof AppError) return e;
-  const type = duckDbErrorType(e);
-  const retryable = type === undefined || !PERMANENT_ERROR_TYPES.has(type);
-  const firstLine = messageOf(e).split('\n')[0] ?? '';
-  return new AppError(code, `Warehouse: ${what} failed: ${firstLine}`, {
-    retryable,
-    cause: e,
-    details: { duckDbErrorType: type ?? null },
-  });
-}
-
-function openError(file: string, e: unknown): AppError {
-  const message = messageOf(e);
-  if (message.includes('Could not set lock')) {
-    const pid = /PID (\d+)/.exec(message)?.[1];
-    return new AppError(
-      'WAREHOUSE.LOCKED',
-      `Cannot open the warehouse "${file}": another process${pid === undefined ? '' : ` (PID ${pid})`} holds it, ` +
-        'probably another changefeed process. DuckDB allows one process per file, even for reading: stop that ' +
-        'process, or send queries to it (`changefeed query` does so while `changefeed run` is running).',
-      { retryable: true, cause: e, details: { file, pid: pid ?? null } },
-    );
-  }
-  if (message.includes('database does not exist')) {
-    return new AppError('WAREHOUSE.NOT_FOUND', `The warehouse "${file}" does not exist yet: nothing was loaded`, {
-      retryable: false,
-      cause: e,
-      details: { file },
-    });
-  }
-  return warehouseError('WAREHOUSE.OPEN_FAILED', `opening "${file}"`, e);
-}
-
-function safeNumber(value: bigint): number | string {
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(value)
-    : value.toString();
-}
-
-/** ISO 8601 in UTC; infinities and dates beyond JavaScript's range keep DuckDB's text. */
-function isoTimestamp(value: DuckDBValue, toDate: (value: DuckDBValue) => Date): string {
-  try {
-    return toDate(value).toISOString();
-  } catch {
-    return String(value);
-  }
-}
-
-/** The double nearest a DECIMAL is exact up to 15 significant digits; wider ones stay text. */
-const MAX_EXACT_DECIMAL_DIGITS = 15;
-
-const jsonFriendly: DuckDBValueConverter<Json> = (value, type, self) => {
-  if (value === null) return null;
-  switch (type.typeId) {
-    case DuckDBTypeId.BIGINT:
-    case DuckDBTypeId.UBIGINT:
-    case DuckDBTypeId.HUGEINT:
-    case DuckDBTypeId.UHUGEINT:
-      return typeof value === 'bigint' ? safeNumber(value) : JsonDuckDBValueConverter(value, type, self);
-    case DuckDBTypeId.TIMESTAMP_TZ:
-      return isoTimestamp(value, dateFromTimestampTZValue);
-    case DuckDBTypeId.TIMESTAMP:
-      return isoTimestamp(value, dateFromTimestampValue);
-    case DuckDBTypeId.TIMESTAMP_S:
-      return isoTimestamp(value, dateFromTimestampSecondsValue);
-    case DuckDBTypeId.TIMESTAMP_MS:
-      return isoTimestamp(value, dateFromTimestampMillisecondsValue);
-    case DuckDBTypeId.TIMESTAMP_NS:
-      return isoTimestamp(value, dateFromTimestampNanosecondsValue);
-    case DuckDBTypeId.DECIMAL:
-      if (value instanceof DuckDBDecimalValue && type.width <= MAX_EXACT_DECIMAL_DIGITS) {
-        return value.toDouble();
-      }
-      return JsonDuckDBValueConverter(value, type, self);
-    case DuckDBTypeId.VARCHAR:
-      if (type.alias === 'JSON' && typeof value === 'string') {
-        try {
-          return JSON.parse(value) as Json;
-        } catch {
-          return value;
-        }
-      }
-      return value as string;
-    default:
-      return JsonDuckDBValueConverter(value, type, self);
-  }
-};

@@ -1,0 +1,158 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { ChangeRow } from '../../ports';
+import {
+  CURRENT_STATE,
+  changesTableName,
+  compareLatest,
+  currentColumns,
+  currentTableName,
+  duplicateFirstOrder,
+  earliestFirstOrder,
+  historyViewName,
+  isLater,
+  latestFirstOrder,
+  sameEntity,
+  type Column,
+} from '../../warehouse';
+import { appendCell, createTableSql, ident, relationKind } from './duckdb-tables';
+
+/**
+ * `<table>_current` as a table maintained with every append, in the append's transaction: its
+ * query cost is that of the current state, not of the history.
+ *
+ * An entity's row is replaced only by a later event (`CURRENT_STATE.latestFirst`); a deletion
+ * removes it and leaves a tombstone, so an older event delivered after the deletion (out of
+ * order, or redelivered) cannot bring the entity back. Tombstones live in their own table so that
+ * `_current` holds exactly the live entities with exactly the documented columns.
+ */
+
+/** The tombstones of `table`: the latest event of each entity whose latest event is a deletion. */
+export function tombstonesTableName(table: string): string {
+  return `_changefeed_${table}_tombstones`;
+}
+
+/** The per-connection staging table for a batch's winning events. */
+const STAGE = '_changefeed_current_stage';
+/** The staged events that beat what `_current` and the tombstones hold. */
+const WINNERS = '_changefeed_current_winners';
+
+const STAGE_COLUMNS: readonly Column<ChangeRow>[] = [
+  ...currentColumns(),
+  { name: 'event_type', type: 'string', description: 'created, updated or deleted.', value: (r) => r.event_type },
+];
+
+const TOMBSTONE_COLUMNS = ['source', 'entity_id', 'version', 'event_time', 'event_id'] as const;
+
+const list = (names: readonly string[], alias?: string): string =>
+  names.map((n) => (alias === undefined ? ident(n) : `${alias}.${ident(n)}`)).join(', ');
+
+/**
+ * The latest event per entity over the whole of `<table>_changes`, redeliveries counted once.
+ * Used once per table, to build `_current` and the tombstones from an existing history.
+ */
+function latestEventsSql(table: string): string {
+  return `WITH unique_events AS (
+  SELECT * FROM ${ident(changesTableName(table))}
+  QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ${duplicateFirstOrder(ident)}) = 1
+)
+SELECT * FROM unique_events
+QUALIFY row_number() OVER (PARTITION BY ${list(CURRENT_STATE.key)} ORDER BY ${latestFirstOrder(ident)}) = 1`;
+}
+
+/**
+ * `<table>_history`: every version of every entity as SCD type 2 rows, each valid from its
+ * event's time until the entity's next event (a newer version, or its deletion); the current
+ * version of a live entity has `valid_to` NULL and `is_current` true. What dlt's `scd2` gives.
+ */
+export function historyViewSql(table: string): string {
+  const key = list(CURRENT_STATE.key);
+  return `CREATE OR REPLACE VIEW ${ident(historyViewName(table))} AS
+WITH unique_events AS (
+  SELECT * FROM ${ident(changesTableName(table))}
+  QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ${duplicateFirstOrder(ident)}) = 1
+), versions AS (
+  SELECT *, lead(event_time) OVER (PARTITION BY ${key} ORDER BY ${earliestFirstOrder(ident)}) AS valid_to
+  FROM unique_events
+)
+SELECT entity_id, version, data, event_id, event_time AS valid_from, valid_to, valid_to IS NULL AS is_current, source
+FROM versions WHERE event_type <> '${CURRENT_STATE.deletionType}'`;
+}
+
+/**
+ * Makes sure `<table>_current` is a maintained table and its tombstones exist. A data directory
+ * from before (where `_current` was a view over the history), or a history without `_current`,
+ * gets both built once from `<table>_changes`. Runs inside the caller's transaction.
+ */
+export async function ensureCurrentTable(
+  c: DuckDBConnection,
+  table: string,
+): Promise<'created' | 'migrated' | 'ready'> {
+  const current = currentTableName(table);
+  const tombstones = tombstonesTableName(table);
+  const kind = await relationKind(c, current);
+  if (kind === 'table') {
+    await c.run(
+      `CREATE TABLE IF NOT EXISTS ${ident(tombstones)} AS SELECT ${list(TOMBSTONE_COLUMNS)} FROM (${latestEventsSql(table)}) WHERE FALSE`,
+    );
+    return 'ready';
+  }
+  if (kind === 'view') await c.run(`DROP VIEW ${ident(current)}`);
+  await c.run(`DROP TABLE IF EXISTS ${ident(tombstones)}`);
+  const latest = `(${latestEventsSql(table)})`;
+  const deletion = `event_type = '${CURRENT_STATE.deletionType}'`;
+  await c.run(
+    `CREATE TABLE ${ident(current)} AS SELECT ${list(CURRENT_STATE.columns)} FROM ${latest} WHERE NOT (${deletion})`,
+  );
+  await c.run(
+    `CREATE TABLE ${ident(tombstones)} AS SELECT ${list(TOMBSTONE_COLUMNS)} FROM ${latest} WHERE ${deletion}`,
+  );
+  return kind === 'view' ? 'migrated' : 'created';
+}
+
+/** The latest of `rows` per entity (a batch often holds several events of one entity). */
+export function latestPerEntity(rows: readonly ChangeRow[]): ChangeRow[] {
+  const latest = new Map<string, ChangeRow>();
+  for (const row of rows) {
+    // A NUL cannot occur in a source name (the config schema allows [a-z0-9_]).
+    const key = `${row.source}\u0000${row.entity_id}`;
+    const held = latest.get(key);
+    if (held === undefined || compareLatest(row, held) < 0) latest.set(key, row);
+  }
+  return [...latest.values()];
+}
+
+/**
+ * Applies `rows` (already appended to `<table>_changes` in the same transaction) to
+ * `<table>_current` and its tombstones with a handful of set-based statements: the batch's
+ * latest event per entity is staged, kept where it beats both the entity's row and its
+ * tombstone, and replaces them.
+ */
+export async function upsertCurrent(c: DuckDBConnection, table: string, rows: readonly ChangeRow[]): Promise<void> {
+  const winners = latestPerEntity(rows);
+  if (winners.length === 0) return;
+  const current = ident(currentTableName(table));
+  const tombstones = ident(tombstonesTableName(table));
+  await c.run(createTableSql(STAGE, { columns: STAGE_COLUMNS }, true));
+  await c.run(`DELETE FROM ${ident(STAGE)}`);
+  const appender = await c.createAppender(STAGE, 'main', 'temp');
+  try {
+    winners.forEach((row) => {
+      for (const column of STAGE_COLUMNS) appendCell(appender, column, row, () => `event ${row.event_id}`);
+      appender.endRow();
+    });
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+  await c.run(`CREATE OR REPLACE TEMP TABLE ${ident(WINNERS)} AS
+SELECT s.* FROM ${ident(STAGE)} AS s
+LEFT JOIN ${current} AS c ON ${sameEntity('c', 's', ident)}
+LEFT JOIN ${tombstones} AS d ON ${sameEntity('d', 's', ident)}
+WHERE (c.entity_id IS NULL OR ${isLater('s', 'c', ident)}) AND (d.entity_id IS NULL OR ${isLater('s', 'd', ident)})`);
+  const w = ident(WINNERS);
+  await c.run(`DELETE FROM ${current} AS c USING ${w} AS w WHERE ${sameEntity('c', 'w', ident)}`);
+  await c.run(`DELETE FROM ${tombstones} AS d USING ${w} AS w WHERE ${sameEntity('d', 'w', ident)}`);
+  const deletion = `event_type = '${CURRENT_STATE.deletionType}'`;
+  await c.run(`INSERT INTO ${current} SELECT ${list(CURRENT_STATE.columns)} FROM ${w} WHERE NOT (${deletion})`);
+  await c.run(`INSERT INTO ${tombstones} SELECT ${list(TOMBSTONE_COLUMNS)} FROM ${w} WHERE ${deletion}`);
+}

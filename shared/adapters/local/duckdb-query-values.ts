@@ -1,0 +1,68 @@
+import {
+  DuckDBDecimalValue,
+  DuckDBTypeId,
+  JsonDuckDBValueConverter,
+  dateFromTimestampMillisecondsValue,
+  dateFromTimestampNanosecondsValue,
+  dateFromTimestampSecondsValue,
+  dateFromTimestampTZValue,
+  dateFromTimestampValue,
+  type DuckDBValue,
+  type DuckDBValueConverter,
+  type Json,
+} from '@duckdb/node-api';
+
+function safeNumber(value: bigint): number | string {
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(value)
+    : value.toString();
+}
+
+/** ISO 8601 in UTC; infinities and dates beyond JavaScript's range keep DuckDB's text. */
+function isoTimestamp(value: DuckDBValue, toDate: (value: DuckDBValue) => Date): string {
+  try {
+    return toDate(value).toISOString();
+  } catch {
+    return String(value);
+  }
+}
+
+/** The double nearest a DECIMAL is exact up to 15 significant digits; wider ones stay text. */
+const MAX_EXACT_DECIMAL_DIGITS = 15;
+
+export const jsonFriendly: DuckDBValueConverter<Json> = (value, type, self) => {
+  if (value === null) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT:
+      return typeof value === 'bigint' ? safeNumber(value) : JsonDuckDBValueConverter(value, type, self);
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return isoTimestamp(value, dateFromTimestampTZValue);
+    case DuckDBTypeId.TIMESTAMP:
+      return isoTimestamp(value, dateFromTimestampValue);
+    case DuckDBTypeId.TIMESTAMP_S:
+      return isoTimestamp(value, dateFromTimestampSecondsValue);
+    case DuckDBTypeId.TIMESTAMP_MS:
+      return isoTimestamp(value, dateFromTimestampMillisecondsValue);
+    case DuckDBTypeId.TIMESTAMP_NS:
+      return isoTimestamp(value, dateFromTimestampNanosecondsValue);
+    case DuckDBTypeId.DECIMAL:
+      if (value instanceof DuckDBDecimalValue && type.width <= MAX_EXACT_DECIMAL_DIGITS) {
+        return value.toDouble();
+      }
+      return JsonDuckDBValueConverter(value, type, self);
+    case DuckDBTypeId.VARCHAR:
+      if (type.alias === 'JSON' && typeof value === 'string') {
+        try {
+          return JSON.parse(value) as Json;
+        } catch {
+          return value;
+        }
+      }
+      return value as string;
+    default:
+      return JsonDuckDBValueConverter(value, type, self);
+  }
+};
