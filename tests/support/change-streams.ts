@@ -1,16 +1,7 @@
 import type { ChangeRow, EventType } from '@changefeed/shared/ports';
 
-/** A small seeded PRNG (mulberry32): property tests that fail can be replayed by their seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Property tests that fail can be replayed by their seed: the demo data's PRNG serves here too.
+export { mulberry32 } from '../../services/cli/src/demo-api/prng';
 
 const T0 = Date.parse('2024-06-01T00:00:00.000Z');
 
