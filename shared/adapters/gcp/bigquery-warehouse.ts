@@ -492,7 +492,8 @@ export class BigQueryWarehouse implements Warehouse {
    */
   private async ensureCurrentTable(table: string, current: CurrentOptions): Promise<boolean> {
     const names = currentTableNames(table);
-    const maxStalenessMs = current.mode === 'cdc' ? current.maxStalenessMs : undefined;
+    // 0: no max_staleness, so every query merges the changes not yet applied (always fresh).
+    const maxStalenessMs = current.mode === 'cdc' && current.maxStalenessMs > 0 ? current.maxStalenessMs : undefined;
     const existing = await this.tableMetadata(names.current);
     if (existing?.type === 'VIEW') {
       await this.runStatement(`DROP VIEW IF EXISTS ${this.ref(names.current)}`);
