@@ -93,6 +93,24 @@ export const DEFAULTS = {
   deadLetterMaxScanMessages: 10_000,
   firestoreCollection: 'changefeed',
   bigqueryDataset: 'changefeed',
+  /**
+   * `<table>_current` on BigQuery. `cdc`: the loader writes each change to it through the Storage
+   * Write API's change data capture, and BigQuery applies them. `merge`: a MERGE compaction from
+   * the changes, for where CDC is not available (emulators).
+   */
+  currentMode: 'cdc',
+  /**
+   * CDC: a query reads the last background apply of the changes when it is at most this old, and
+   * merges the newer changes at query time otherwise. Longer is cheaper per query, staler.
+   * https://cloud.google.com/bigquery/docs/change-data-capture#manage_table_staleness
+   */
+  currentMaxStalenessMs: 15 * 60_000,
+  /**
+   * Merge: how long after an append the compaction runs (and how often while appends go on).
+   * Each run is a MERGE job that reads `_current` whole, so this is a cost knob: 1 GB of
+   * `_current` compacted every minute reads 1.4 TB a day. 0: within every append.
+   */
+  currentCompactEveryMs: 60_000,
 
   /**
    * Firestore snapshot buckets. 2,000 entries make a poll of N entities cost N/2,000 to N/1,000

@@ -97,6 +97,26 @@ export const incrementalSchema = z.strictObject({
   cursorParam: z.string().min(1),
 });
 
+/** How `<table>_current` is maintained on BigQuery; DuckDB upserts it with every append. */
+export const currentSchema = z
+  .strictObject({
+    mode: z.enum(['cdc', 'merge']).default(DEFAULTS.currentMode).meta({
+      description:
+        'BigQuery: cdc writes each change to _current through the Storage Write API change data capture; merge compacts _changes into it with a MERGE after appends (no emulator implements CDC).',
+    }),
+    maxStaleness: durationMs.default(DEFAULTS.currentMaxStalenessMs).meta({
+      description:
+        'BigQuery cdc: the max_staleness of _current. Queries read the last background apply when it is at most this old, and merge newer changes at query time otherwise: longer is cheaper and staler.',
+    }),
+    compactEvery: durationMs.default(DEFAULTS.currentCompactEveryMs).meta({
+      description:
+        'BigQuery merge: how long after an append _current is compacted, and how often while appends go on; each run reads _current whole. 0: within every append.',
+    }),
+  })
+  .prefault({})
+  .meta({ description: 'Stream only: how <table>_current is kept on BigQuery.' });
+export type CurrentConfig = z.output<typeof currentSchema>;
+
 export const sourceSchema = z
   .strictObject({
     name: sourceName,
@@ -110,6 +130,7 @@ export const sourceSchema = z
     /** Stream only: the largest share of live entities one cycle may delete; 1 turns the guard off. */
     maxDeletedShare: z.number().gt(0).max(1).default(DEFAULTS.maxDeletedShare),
     incremental: incrementalSchema.optional(),
+    current: currentSchema,
   })
   .superRefine((source, ctx) => {
     if (source.incremental !== undefined && source.mode !== 'batch') {

@@ -1,7 +1,10 @@
 import Module from 'node:module';
 import {
   BigQueryWarehouse,
+  DEFAULT_CURRENT_OPTIONS,
   createBigQueryClients,
+  type BigQueryWarehouseOptions,
+  type CurrentOptions,
   type BigQueryClients,
   type BigQuerySdk,
 } from '@changefeed/shared/adapters/gcp';
@@ -35,9 +38,25 @@ export function emulatorBigqueryClients(dataset: string): BigQueryClients {
   return createBigQueryClients(emulatorBigqueryConfig(dataset), BIGQUERY_TEST_PROJECT, nativeSdk);
 }
 
-export function openEmulatorWarehouse(dataset: string): BigQueryWarehouse {
+/**
+ * Merge mode, the one the emulator can run (it implements no change data capture: it appends
+ * CDC rows as plain ones). Tests that read `_current` call `compactCurrent` first, or pass
+ * `compactEveryMs`.
+ */
+export const EMULATOR_CURRENT_OPTIONS: CurrentOptions = { ...DEFAULT_CURRENT_OPTIONS, mode: 'merge' };
+
+export function openEmulatorWarehouse(
+  dataset: string,
+  options: Partial<BigQueryWarehouseOptions> = {},
+): BigQueryWarehouse {
   const { bigquery, writer } = emulatorBigqueryClients(dataset);
-  return new BigQueryWarehouse(bigquery, writer, { projectId: BIGQUERY_TEST_PROJECT, dataset, location: 'US' });
+  return new BigQueryWarehouse(bigquery, writer, {
+    projectId: BIGQUERY_TEST_PROJECT,
+    dataset,
+    location: 'US',
+    current: () => EMULATOR_CURRENT_OPTIONS,
+    ...options,
+  });
 }
 
 function requiredEnv(name: string): string {

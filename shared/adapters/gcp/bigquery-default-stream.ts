@@ -5,6 +5,7 @@ import type { Logger } from '../../log';
 import { bigQueryError, describeFailure } from './bigquery-errors';
 import type { WriterRow } from './bigquery-tables';
 
+type AdaptOption = ReturnType<typeof adapt.withChangeType>;
 type AppendRowsResponse = protos.google.cloud.bigquery.storage.v1.IAppendRowsResponse;
 
 /**
@@ -64,6 +65,12 @@ export interface DefaultStreamTarget {
   readonly dataset: string;
   readonly table: string;
   readonly fields: readonly TableField[];
+  /**
+   * Rows carry `_CHANGE_TYPE` and `_CHANGE_SEQUENCE_NUMBER` (change data capture). Such rows
+   * cannot share a connection with plain ones, so they get their own writer.
+   * https://cloud.google.com/bigquery/docs/change-data-capture
+   */
+  readonly changeCapture?: boolean;
 }
 
 /**
@@ -136,6 +143,11 @@ export class DefaultStreamAppender {
     return writer;
   }
 
+  /** With change data capture, the two pseudo-columns join the table's columns in the descriptor. */
+  private descriptorOptions(target: DefaultStreamTarget): AdaptOption[] {
+    return target.changeCapture === true ? [adapt.withChangeType(), adapt.withChangeSequenceNumber()] : [];
+  }
+
   private async openWriter(target: DefaultStreamTarget): Promise<managedwriter.JSONWriter> {
     const destinationTable = `projects/${target.projectId}/datasets/${target.dataset}/tables/${target.table}`;
     const connection = await this.client.createStreamConnection({
@@ -152,9 +164,20 @@ export class DefaultStreamAppender {
         error: failure.message,
       });
     });
+    const options = this.descriptorOptions(target);
     const storageSchema = adapt.convertBigQuerySchemaToStorageTableSchema({ fields: [...target.fields] });
-    const protoDescriptor = adapt.convertStorageSchemaToProto2Descriptor(storageSchema, 'root');
-    return new managedwriter.JSONWriter({ connection, protoDescriptor });
+    const protoDescriptor = adapt.convertStorageSchemaToProto2Descriptor(storageSchema, 'root', ...options);
+    const writer = new managedwriter.JSONWriter({ connection, protoDescriptor });
+    if (options.length > 0) {
+      // On a schema update the JSONWriter rebuilds its descriptor from the table's new schema
+      // alone, which drops the pseudo-columns, and every later CDC row would then be written
+      // as a plain one. This listener runs after the writer's own and puts them back.
+      connection.onSchemaUpdated((schema) => {
+        writer.setProtoDescriptor(adapt.convertStorageSchemaToProto2Descriptor(schema, 'root', ...options));
+        this.logger.info('Storage Write schema updated; change data capture columns kept', { table: target.table });
+      });
+    }
+    return writer;
   }
 
   /** One log line per failed append, naming the table and the status, then the mapped error. */

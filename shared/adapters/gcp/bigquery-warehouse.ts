@@ -3,9 +3,20 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BigQuery, Dataset, TableField, TableMetadata } from '@google-cloud/bigquery';
 import type { managedwriter } from '@google-cloud/bigquery-storage';
+import type { Config } from '../../config';
+import { DEFAULTS } from '../../config/defaults';
 import { AppError } from '../../errors';
 import { createSilentLogger, type Logger } from '../../log';
-import type { ChangeRow, JsonRecord, ReferenceLoader, RejectedRow, RowSink, RunLog, RunRecord } from '../../ports';
+import {
+  systemClock,
+  type ChangeRow,
+  type Clock,
+  type JsonRecord,
+  type RejectedRow,
+  type RunRecord,
+  type Warehouse,
+} from '../../ports';
+import { CHANGES_TABLE, REJECTED_TABLE, RUNS_TABLE, TABLE_NAMES, type Column } from '../../warehouse';
 import { DEFAULT_MAX_APPEND_REQUEST_BYTES, DefaultStreamAppender } from './bigquery-default-stream';
 import { bigQueryError, describeFailure } from './bigquery-errors';
 import {
@@ -18,23 +29,38 @@ import {
 } from './bigquery-reference-schema';
 import { lastPerKey, parseKeyPath } from '../../change';
 import { plainRows } from './bigquery-rows';
+import { changeSequenceNumber, changeType } from './bigquery-change-sequence';
+import { CompactionScheduler } from './bigquery-compaction-scheduler';
+import { compactionsTableMetadata, deletedTableMetadata, pendingTableMetadata } from './bigquery-compaction-tables';
 import {
-  CHANGE_COLUMNS,
-  REJECTED_COLUMNS,
-  REJECTED_TABLE,
-  RUN_COLUMNS,
-  RUNS_TABLE,
-  changesTable,
-  changesTableMetadata,
-  currentView,
-  currentViewSql,
-  rejectedTableMetadata,
-  runsTableMetadata,
+  compactionStatements,
+  currentRefs,
+  currentTableNames,
+  historyViewSql,
+  inTransaction,
+  type CurrentRefs,
+} from './bigquery-current-sql';
+import { MergeCompactor, type CompactionPlan } from './bigquery-merge-compactor';
+import {
+  currentFields,
+  currentTableMetadata,
+  currentWriterRow,
+  intervalLiteral,
   tableFields,
+  tableMetadata,
   tableRef,
   writerRow,
-  type ColumnSpec,
+  type WriterRow,
 } from './bigquery-tables';
+
+/** How one stream table's `<table>_current` is maintained (`sources[].current` in the config). */
+export interface CurrentOptions {
+  readonly mode: 'cdc' | 'merge';
+  /** cdc: the table's `max_staleness`. */
+  readonly maxStalenessMs: number;
+  /** merge: how long after an append the compaction runs; 0 compacts within the append. */
+  readonly compactEveryMs: number;
+}
 
 export interface BigQueryWarehouseOptions {
   readonly projectId: string;
@@ -47,6 +73,28 @@ export interface BigQueryWarehouseOptions {
   readonly maxAppendRequestBytes?: number;
   /** How long a staging table outlives a process that died before dropping it. */
   readonly stagingTableTtlMs?: number;
+  /** Per stream table, how its `_current` is maintained; absent: `DEFAULT_CURRENT_OPTIONS`. */
+  readonly current?: (table: string) => CurrentOptions;
+  /** Schedules merge-mode compactions. */
+  readonly clock?: Clock;
+}
+
+/** What `sources[].current` defaults to. */
+export const DEFAULT_CURRENT_OPTIONS: CurrentOptions = {
+  mode: DEFAULTS.currentMode,
+  maxStalenessMs: DEFAULTS.currentMaxStalenessMs,
+  compactEveryMs: DEFAULTS.currentCompactEveryMs,
+};
+
+/** Each source's `current` settings, by the table it writes; a table no source names gets the defaults. */
+export function currentOptionsByTable(config: Pick<Config, 'sources'>): (table: string) => CurrentOptions {
+  const byTable = new Map<string, CurrentOptions>(
+    config.sources.map((s) => [
+      s.table,
+      { mode: s.current.mode, maxStalenessMs: s.current.maxStaleness, compactEveryMs: s.current.compactEvery },
+    ]),
+  );
+  return (table) => byTable.get(table) ?? DEFAULT_CURRENT_OPTIONS;
 }
 
 /** Staging tables expire by themselves after this long if nothing dropped them. */
@@ -55,24 +103,37 @@ const STAGING_TABLE_PREFIX = '_changefeed_stage_';
 
 /**
  * The warehouse on Google Cloud: one BigQuery dataset holding `<source>_changes` (append-only,
- * one row per event), the `<source>_current` view, `_rejected`, `_runs` and the batch sources'
- * reference tables, the same tables with the same columns as the DuckDB warehouse.
+ * one row per event), `<source>_current` (a table of the latest version of each live entity),
+ * the `<source>_history` view, `_rejected`, `_runs` and the batch sources' reference tables:
+ * the tables of `shared/warehouse/tables.ts`, as the DuckDB warehouse has them.
  *
  * Rows are appended through the Storage Write API's default stream and are durable when a call
  * resolves; reference tables are written through load jobs into a staging table, then one
  * statement (CREATE OR REPLACE TABLE ... AS SELECT, or MERGE) applies them atomically. Tables and
- * the view are created on first use.
+ * views are created on first use.
+ *
+ * `<source>_current`, per source (`CurrentOptions`):
+ * - `cdc`: each appended change is also written to it with `_CHANGE_TYPE` (UPSERT, or DELETE for
+ *   a deletion) and a `_CHANGE_SEQUENCE_NUMBER` from version, event time and event id, and
+ *   BigQuery applies them in that order, so an older event never replaces a newer one;
+ * - `merge`: each appended change is also written to a pending table, and a version-guarded
+ *   MERGE compaction (`MergeCompactor`) applies them `compactEveryMs` after the append.
+ * An existing `_current` view (from before the table) is replaced by the table, built once from
+ * the history.
  *
  * Takes ownership of the clients: `close()` closes the Storage Write client.
  * https://cloud.google.com/bigquery/docs/write-api
  */
-export class BigQueryWarehouse implements RowSink, ReferenceLoader, RunLog {
+export class BigQueryWarehouse implements Warehouse {
   private readonly projectId: string;
   private readonly datasetId: string;
   private readonly location: string;
   private readonly logger: Logger;
   private readonly stagingTableTtlMs: number;
   private readonly appender: DefaultStreamAppender;
+  private readonly currentFor: (table: string) => CurrentOptions;
+  private readonly compactor: MergeCompactor;
+  private readonly scheduler: CompactionScheduler;
   /** Tables (and views) known to exist, by name; a failed creation is forgotten so the next call retries. */
   private readonly ensured = new Map<string, Promise<void>>();
   private datasetReady: Promise<void> | undefined;
@@ -95,49 +156,104 @@ export class BigQueryWarehouse implements RowSink, ReferenceLoader, RunLog {
       this.logger,
       options.maxAppendRequestBytes ?? DEFAULT_MAX_APPEND_REQUEST_BYTES,
     );
+    this.currentFor = options.current ?? (() => DEFAULT_CURRENT_OPTIONS);
+    const clock = options.clock ?? systemClock;
+    this.compactor = new MergeCompactor(
+      async (sql) => {
+        const { rows, fields } = await this.runQuery(sql);
+        return plainRows(rows, fields);
+      },
+      (table) => this.currentRefs(table),
+      clock,
+      this.logger,
+    );
+    this.scheduler = new CompactionScheduler(
+      (table) => this.compactor.run(table),
+      (table) => this.currentFor(table).compactEveryMs,
+      clock,
+      this.logger,
+    );
   }
 
   /**
-   * Appends `rows` to `<table>_changes`, creating it and `<table>_current` on first use. Every
-   * row is checked before anything is sent: a row that can never be stored rejects the call with
+   * Appends `rows` to `<table>_changes`, creating it, `<table>_current` and `<table>_history` on
+   * first use, then hands them to `_current`'s maintenance (see the class). Every row is checked
+   * before anything is sent: a row that can never be stored rejects the call with
    * `WAREHOUSE.INVALID_ROW` (or `WAREHOUSE.ROW_TOO_LARGE`), not retryable. More rows than fit one
    * request are sent in several; if a later one fails, the earlier ones stay appended, and the
-   * retry's duplicates are dropped by the view's dedup on event id.
+   * retry's duplicates count once (`CURRENT_STATE.duplicateFirst`). The second write (CDC rows,
+   * or pending rows) follows the first; if it fails, the call fails and the redelivered batch
+   * writes both again.
    */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void> {
-    const changes = changesTable(table);
-    return this.track(`appending ${rows.length} rows to "${changes}"`, 'WAREHOUSE.WRITE_FAILED', async () => {
+    const names = currentTableNames(table);
+    return this.track(`appending ${rows.length} rows to "${names.changes}"`, 'WAREHOUSE.WRITE_FAILED', async () => {
       if (rows.length === 0) return;
-      await this.appendRows(
-        changes,
-        CHANGE_COLUMNS,
-        rows,
-        () => this.ensureChangesTable(table),
-        (r) => `event ${r.event_id}`,
-      );
+      const current = this.currentFor(table);
+      const where = (i: number): string => rowWhere(names.changes, i, rows[i], (r) => `event ${r.event_id}`);
+      // Checked before any table is even created: a bad row costs no API call.
+      const changeRows = rows.map((row, i) => writerRow(CHANGES_TABLE.columns, row, () => where(i)));
+      const cdcRows = current.mode === 'cdc' ? rows.map((row, i) => cdcRow(row, () => where(i))) : [];
+      await this.ensureStreamTables(table, current);
+      await this.send(names.changes, CHANGES_TABLE.columns, changeRows, where);
+      if (current.mode === 'cdc') {
+        await this.appender.append(
+          { ...this.target(names.current, currentFields()), changeCapture: true },
+          cdcRows,
+          where,
+        );
+        return;
+      }
+      await this.send(names.pending, CHANGES_TABLE.columns, changeRows, where);
+      if (current.compactEveryMs === 0) await this.compactor.run(table);
+      else this.scheduler.appended(table);
+    });
+  }
+
+  /**
+   * Merge mode: applies the changes pending for `<table>_current` now (the loader does it on
+   * its schedule; tests and operators call this to not wait). `full`: rebuild from all of
+   * `_changes`, e.g. after the pending rows of a stopped loader expired.
+   */
+  compactCurrent(table: string, options: { readonly full?: boolean } = {}): Promise<void> {
+    return this.track(`compacting "${table}_current"`, 'WAREHOUSE.WRITE_FAILED', async () => {
+      await this.ensureStreamTables(table, { ...this.currentFor(table), mode: 'merge' });
+      await this.compactor.run(table, options);
+    });
+  }
+
+  /** Merge mode: the statements the next compaction of `table` would run, in order, without running them. */
+  planCompaction(table: string): Promise<CompactionPlan> {
+    return this.track(`planning the compaction of "${table}_current"`, 'WAREHOUSE.QUERY_FAILED', async () => {
+      await this.ensureStreamTables(table, { ...this.currentFor(table), mode: 'merge' });
+      return this.compactor.plan(table);
     });
   }
 
   appendRejected(rows: readonly RejectedRow[]): Promise<void> {
-    return this.track(`appending ${rows.length} rows to "${REJECTED_TABLE}"`, 'WAREHOUSE.WRITE_FAILED', async () => {
-      if (rows.length === 0) return;
-      await this.appendRows(
-        REJECTED_TABLE,
-        REJECTED_COLUMNS,
-        rows,
-        () => this.ensureTable(REJECTED_TABLE, rejectedTableMetadata()),
-        (r) => `message ${r.message_id ?? '?'}`,
-      );
-    });
+    return this.track(
+      `appending ${rows.length} rows to "${TABLE_NAMES.rejected}"`,
+      'WAREHOUSE.WRITE_FAILED',
+      async () => {
+        if (rows.length === 0) return;
+        await this.appendRows(
+          TABLE_NAMES.rejected,
+          REJECTED_TABLE.columns,
+          rows,
+          () => this.ensureTable(TABLE_NAMES.rejected, tableMetadata(REJECTED_TABLE)),
+          (r) => `message ${r.message_id ?? '?'}`,
+        );
+      },
+    );
   }
 
   recordRun(run: RunRecord): Promise<void> {
     return this.track(`recording run ${run.runId}`, 'WAREHOUSE.WRITE_FAILED', () =>
       this.appendRows(
-        RUNS_TABLE,
-        RUN_COLUMNS,
+        TABLE_NAMES.runs,
+        RUNS_TABLE.columns,
         [run],
-        () => this.ensureTable(RUNS_TABLE, runsTableMetadata()),
+        () => this.ensureTable(TABLE_NAMES.runs, tableMetadata(RUNS_TABLE)),
         (r) => `run ${r.runId}`,
       ),
     );
@@ -235,6 +351,8 @@ export class BigQueryWarehouse implements RowSink, ReferenceLoader, RunLog {
     this.closing ??= (async () => {
       this.closed = true;
       await Promise.allSettled([...this.inFlight]);
+      // The last compactions, so that a loader scaled to zero leaves `_current` up to date.
+      await this.scheduler.close();
       this.appender.close();
       this.writeClient.close();
       await this.writeClient.getClient().close();
@@ -264,23 +382,32 @@ export class BigQueryWarehouse implements RowSink, ReferenceLoader, RunLog {
 
   private async appendRows<R>(
     table: string,
-    columns: readonly ColumnSpec<R>[],
+    columns: readonly Column<R>[],
     rows: readonly R[],
     ensure: () => Promise<void>,
     describe: (row: R) => string,
   ): Promise<void> {
-    const where = (i: number): string => {
-      const row = rows[i];
-      return `${table} row ${i}${row === undefined ? '' : ` (${describe(row)})`}`;
-    };
+    const where = (i: number): string => rowWhere(table, i, rows[i], describe);
     // Checked before the table is even created: a bad row costs no API call.
     const writerRows = rows.map((row, i) => writerRow(columns, row, () => where(i)));
     await ensure();
-    await this.appender.append(
-      { projectId: this.projectId, dataset: this.datasetId, table, fields: tableFields(columns) },
-      writerRows,
-      where,
-    );
+    await this.send(table, columns, writerRows, where);
+  }
+
+  private send<R>(
+    table: string,
+    columns: readonly Column<R>[],
+    rows: readonly WriterRow[],
+    where: (i: number) => string,
+  ): Promise<void> {
+    return this.appender.append(this.target(table, tableFields(columns)), rows, where);
+  }
+
+  private target(
+    table: string,
+    fields: readonly TableField[],
+  ): { projectId: string; dataset: string; table: string; fields: readonly TableField[] } {
+    return { projectId: this.projectId, dataset: this.datasetId, table, fields };
   }
 
   private ensureDataset(): Promise<void> {
@@ -302,42 +429,118 @@ export class BigQueryWarehouse implements RowSink, ReferenceLoader, RunLog {
   }
 
   /** Creates `table` with `metadata` unless it exists; once per table per process. */
-  private ensureTable(table: string, metadata: TableMetadata, then?: () => Promise<void>): Promise<void> {
-    let ready = this.ensured.get(table);
+  private ensureTable(table: string, metadata: TableMetadata): Promise<void> {
+    return this.once(table, async () => {
+      await this.ensureDataset();
+      await this.createIfMissing(table, metadata);
+    });
+  }
+
+  /** Runs `work` once per `key` per process; a failure is forgotten so that the next call retries. */
+  private once(key: string, work: () => Promise<void>): Promise<void> {
+    let ready = this.ensured.get(key);
     if (ready === undefined) {
-      ready = (async () => {
-        await this.ensureDataset();
-        if ((await this.tableMetadata(table)) === undefined) {
-          try {
-            await this.dataset().createTable(table, metadata);
-            this.logger.info('table created', { dataset: this.datasetId, table });
-          } catch (e: unknown) {
-            if (!isAlreadyExists(e)) throw e;
-          }
-        }
-        await then?.();
-      })();
-      this.ensured.set(table, ready);
-      void ready.catch(() => {
-        if (this.ensured.get(table) === ready) this.ensured.delete(table);
+      ready = work();
+      this.ensured.set(key, ready);
+      const settled = ready;
+      void settled.catch(() => {
+        if (this.ensured.get(key) === settled) this.ensured.delete(key);
       });
     }
     return ready;
   }
 
+  /** True when this call created the table. */
+  private async createIfMissing(table: string, metadata: TableMetadata): Promise<boolean> {
+    if ((await this.tableMetadata(table)) !== undefined) return false;
+    try {
+      await this.dataset().createTable(table, metadata);
+      this.logger.info('table created', { dataset: this.datasetId, table });
+      return true;
+    } catch (e: unknown) {
+      if (!isAlreadyExists(e)) throw e;
+      return false;
+    }
+  }
+
   /**
-   * `<table>_changes` and its `_current` view. The view is replaced only when its definition
-   * differs from ours (so a changed definition reaches old datasets), not on every start: table
-   * metadata updates are rate-limited per table, and many loader instances start at once.
+   * `<table>_changes`, `<table>_current` (and in merge mode the compaction's own tables), and
+   * the `<table>_history` view; once per table and mode per process. A `_current` created next
+   * to an existing `_changes` (a dataset from before `_current` was a table, or a dropped one)
+   * is built from the whole history before the first append reaches it.
    */
-  private ensureChangesTable(table: string): Promise<void> {
-    return this.ensureTable(changesTable(table), changesTableMetadata(), async () => {
-      const sql = currentViewSql(this.projectId, this.datasetId, table);
-      const view = await this.tableMetadata(currentView(table));
-      if (view?.view?.query?.trim() === viewQuery(sql)) return;
-      await this.runStatement(sql);
-      this.logger.info('view created', { dataset: this.datasetId, view: currentView(table) });
+  private ensureStreamTables(table: string, current: CurrentOptions): Promise<void> {
+    const names = currentTableNames(table);
+    return this.once(`${names.changes}#${current.mode}`, async () => {
+      await this.ensureDataset();
+      const newHistory = await this.createIfMissing(names.changes, tableMetadata(CHANGES_TABLE));
+      if (current.mode === 'merge') {
+        await this.createIfMissing(names.pending, pendingTableMetadata());
+        await this.createIfMissing(names.deleted, deletedTableMetadata());
+        await this.createIfMissing(names.compactions, compactionsTableMetadata());
+      }
+      const newCurrent = await this.ensureCurrentTable(table, current);
+      if (newCurrent && !newHistory) await this.buildCurrent(table, current);
+      await this.ensureHistoryView(table);
     });
+  }
+
+  /**
+   * `<table>_current` as a table; a view of that name (what `_current` was before) is dropped
+   * first. In cdc mode an existing table's `max_staleness` is brought to the configured one.
+   * True when this call created the table.
+   */
+  private async ensureCurrentTable(table: string, current: CurrentOptions): Promise<boolean> {
+    const names = currentTableNames(table);
+    // 0: no max_staleness, so every query merges the changes not yet applied (always fresh).
+    const maxStalenessMs = current.mode === 'cdc' && current.maxStalenessMs > 0 ? current.maxStalenessMs : undefined;
+    const existing = await this.tableMetadata(names.current);
+    if (existing?.type === 'VIEW') {
+      await this.runStatement(`DROP VIEW IF EXISTS ${this.ref(names.current)}`);
+      this.logger.info('the _current view is replaced by a table', { dataset: this.datasetId, table: names.current });
+    } else if (existing !== undefined) {
+      const wanted = maxStalenessMs === undefined ? undefined : intervalLiteral(maxStalenessMs);
+      if (wanted !== undefined && existing.maxStaleness !== wanted) {
+        await this.dataset().table(names.current).setMetadata({ maxStaleness: wanted });
+        this.logger.info('max_staleness set', { table: names.current, maxStaleness: wanted });
+      }
+      return false;
+    }
+    return this.createIfMissing(names.current, currentTableMetadata(maxStalenessMs));
+  }
+
+  /** Fills a new `_current` from the whole history: merge mode by a full compaction, cdc by the same MERGE once. */
+  private async buildCurrent(table: string, current: CurrentOptions): Promise<void> {
+    const startedMs = Date.now();
+    if (current.mode === 'merge') {
+      await this.compactor.run(table, { full: true });
+    } else {
+      const statements = compactionStatements(
+        this.currentRefs(table),
+        { kind: 'full' },
+        { tombstones: false, recordWatermark: false },
+      );
+      await this.runStatement(inTransaction(statements));
+    }
+    this.logger.info('_current built from the history', { table, durationMs: Date.now() - startedMs });
+  }
+
+  /**
+   * The `<table>_history` view, replaced only when its definition differs from ours (so a changed
+   * definition reaches old datasets), not on every start: table metadata updates are
+   * rate-limited per table, and many loader instances start at once.
+   */
+  private async ensureHistoryView(table: string): Promise<void> {
+    const names = currentTableNames(table);
+    const sql = historyViewSql(this.currentRefs(table));
+    const view = await this.tableMetadata(names.history);
+    if (view?.view?.query?.trim() === viewQuery(sql)) return;
+    await this.runStatement(sql);
+    this.logger.info('view created', { dataset: this.datasetId, view: names.history });
+  }
+
+  private currentRefs(table: string): CurrentRefs {
+    return currentRefs(this.projectId, this.datasetId, table);
   }
 
   private async tableMetadata(table: string): Promise<TableMetadata | undefined> {
@@ -422,4 +625,17 @@ function isNotFound(e: unknown): boolean {
 function isAlreadyExists(e: unknown): boolean {
   const failure = describeFailure(e, 'rest');
   return failure.status === 'duplicate' || failure.status === 'HTTP 409';
+}
+
+function rowWhere<R>(table: string, index: number, row: R | undefined, describe: (row: R) => string): string {
+  return `${table} row ${index}${row === undefined ? '' : ` (${describe(row)})`}`;
+}
+
+/** A change as a change data capture row of `_current`: its columns, `_CHANGE_TYPE` and `_CHANGE_SEQUENCE_NUMBER`. */
+function cdcRow(row: ChangeRow, where: () => string): WriterRow {
+  return {
+    ...currentWriterRow(row, where),
+    _CHANGE_TYPE: changeType(row),
+    _CHANGE_SEQUENCE_NUMBER: changeSequenceNumber(row),
+  };
 }

@@ -5,7 +5,7 @@ import { Storage } from '@google-cloud/storage';
 import { isGcsUrl, parseConfig, type Config, type GcpConfig } from '../../config';
 import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
-import { BigQueryWarehouse } from './bigquery-warehouse';
+import { BigQueryWarehouse, currentOptionsByTable } from './bigquery-warehouse';
 import { createBigQueryClients } from './bigquery-clients';
 import { FirestoreSnapshotStore } from './firestore-snapshot-store';
 import { readGcsText } from './gcs-text-reader';
@@ -71,6 +71,7 @@ export function createBigQueryWarehouse(
     dataset: bq.dataset,
     location: bq.location,
     logger,
+    current: currentOptionsByTable(config),
   });
 }
 
