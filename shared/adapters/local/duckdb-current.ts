@@ -122,18 +122,32 @@ export function latestPerEntity(rows: readonly ChangeRow[]): ChangeRow[] {
 }
 
 /**
+ * Creates the connection's stage table for `upsertCurrent`, once, outside any transaction: a
+ * temporary table created inside the append's transaction would vanish with its rollback.
+ */
+export async function createCurrentStage(c: DuckDBConnection): Promise<void> {
+  await c.run(createTableSql(STAGE, { columns: STAGE_COLUMNS }, true));
+}
+
+/**
  * Applies `rows` (already appended to `<table>_changes` in the same transaction) to
  * `<table>_current` and its tombstones with a handful of set-based statements: the batch's
  * latest event per entity is staged, kept where it beats both the entity's row and its
- * tombstone, and replaces them.
+ * tombstone, and replaces them. The stage must exist (`createCurrentStage`).
+ *
+ * DuckDB changes rows by scanning, so each statement that touches `_current` costs a scan of
+ * it (about 5 ms per 100k entities here): the winners are found in one join, which also picks
+ * the `rowid` of each row they replace, and the delete then goes by `rowid` instead of joining
+ * again. Row ids are stable within a transaction (nothing checkpoints in the middle of one).
+ * The tombstones are joined only when there are any, or the batch deletes something.
  */
 export async function upsertCurrent(c: DuckDBConnection, table: string, rows: readonly ChangeRow[]): Promise<void> {
   const winners = latestPerEntity(rows);
   if (winners.length === 0) return;
   const current = ident(currentTableName(table));
   const tombstones = ident(tombstonesTableName(table));
-  await c.run(createTableSql(STAGE, { columns: STAGE_COLUMNS }, true));
-  await c.run(`DELETE FROM ${ident(STAGE)}`);
+  const stage = ident(STAGE);
+  await c.run(`DELETE FROM ${stage}`);
   const appender = await c.createAppender(STAGE, 'main', 'temp');
   try {
     winners.forEach((row) => {
@@ -144,15 +158,30 @@ export async function upsertCurrent(c: DuckDBConnection, table: string, rows: re
   } finally {
     appender.closeSync();
   }
+  const deletes = winners.some((row) => row.event_type === CURRENT_STATE.deletionType);
+  const withTombstones = deletes || (await hasRows(c, tombstones));
   await c.run(`CREATE OR REPLACE TEMP TABLE ${ident(WINNERS)} AS
-SELECT s.* FROM ${ident(STAGE)} AS s
+SELECT s.*, c.rowid AS _current_rowid${withTombstones ? ', d.rowid AS _tombstone_rowid' : ''} FROM ${stage} AS s
 LEFT JOIN ${current} AS c ON ${sameEntity('c', 's', ident)}
-LEFT JOIN ${tombstones} AS d ON ${sameEntity('d', 's', ident)}
-WHERE (c.entity_id IS NULL OR ${isLater('s', 'c', ident)}) AND (d.entity_id IS NULL OR ${isLater('s', 'd', ident)})`);
+${withTombstones ? `LEFT JOIN ${tombstones} AS d ON ${sameEntity('d', 's', ident)}` : ''}
+WHERE (c.entity_id IS NULL OR ${isLater('s', 'c', ident)})${
+    withTombstones ? ` AND (d.entity_id IS NULL OR ${isLater('s', 'd', ident)})` : ''
+  }`);
   const w = ident(WINNERS);
-  await c.run(`DELETE FROM ${current} AS c USING ${w} AS w WHERE ${sameEntity('c', 'w', ident)}`);
-  await c.run(`DELETE FROM ${tombstones} AS d USING ${w} AS w WHERE ${sameEntity('d', 'w', ident)}`);
+  await c.run(
+    `DELETE FROM ${current} WHERE rowid IN (SELECT _current_rowid FROM ${w} WHERE _current_rowid IS NOT NULL)`,
+  );
+  if (withTombstones) {
+    await c.run(
+      `DELETE FROM ${tombstones} WHERE rowid IN (SELECT _tombstone_rowid FROM ${w} WHERE _tombstone_rowid IS NOT NULL)`,
+    );
+  }
   const deletion = `event_type = '${CURRENT_STATE.deletionType}'`;
   await c.run(`INSERT INTO ${current} SELECT ${list(CURRENT_STATE.columns)} FROM ${w} WHERE NOT (${deletion})`);
-  await c.run(`INSERT INTO ${tombstones} SELECT ${list(TOMBSTONE_COLUMNS)} FROM ${w} WHERE ${deletion}`);
+  if (deletes) await c.run(`INSERT INTO ${tombstones} SELECT ${list(TOMBSTONE_COLUMNS)} FROM ${w} WHERE ${deletion}`);
+}
+
+async function hasRows(c: DuckDBConnection, table: string): Promise<boolean> {
+  const reader = await c.runAndReadAll(`SELECT 1 FROM ${table} LIMIT 1`);
+  return reader.currentRowCount > 0;
 }

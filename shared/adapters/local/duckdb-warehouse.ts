@@ -14,7 +14,7 @@ import {
   changesTableName,
   type TableSpec,
 } from '../../warehouse';
-import { ensureCurrentTable, historyViewSql, upsertCurrent } from './duckdb-current';
+import { createCurrentStage, ensureCurrentTable, historyViewSql, upsertCurrent } from './duckdb-current';
 import { messageOf, openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
@@ -80,6 +80,7 @@ export class DuckDbWarehouse implements Warehouse {
     try {
       instance = await DuckDBInstance.create(file, readOnly ? { access_mode: 'READ_ONLY' } : {});
       connection = await instance.connect();
+      if (!readOnly) await createCurrentStage(connection);
     } catch (e: unknown) {
       instance?.closeSync();
       if (openKey !== undefined) openFiles.delete(openKey);

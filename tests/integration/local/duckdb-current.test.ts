@@ -109,6 +109,12 @@ describe('DuckDB <table>_current, a maintained table', () => {
       { entity_id: 'a', version: 1 },
     ]);
     expect(await warehouse.query('SELECT count(*) AS n FROM carts_changes')).toEqual([{ n: 1 }]);
+    // The rollback took nothing the next append needs with it.
+    await warehouse.appendChanges('carts', [changeRow('carts', { entity: 'b', version: 1 })]);
+    expect(await warehouse.query('SELECT entity_id, version FROM carts_current ORDER BY entity_id')).toEqual([
+      { entity_id: 'a', version: 1 },
+      { entity_id: 'b', version: 1 },
+    ]);
   });
 
   // Property: whatever the order, duplication and batching of a stream of events, the maintained
