@@ -218,6 +218,23 @@ export function currentColumns(): readonly Column<ChangeRow>[] {
   });
 }
 
+/**
+ * A tombstone's columns: the entity key and the ordering terms of its deleting event, which is
+ * all it takes to refuse an older event of a deleted entity.
+ */
+export const TOMBSTONE_COLUMN_NAMES: readonly string[] = [
+  ...new Set([...CURRENT_STATE.key, ...CURRENT_STATE.latestFirst.map((t) => t.column)]),
+];
+
+/** The change-table columns a tombstone keeps, with their types. */
+export function tombstoneColumns(): readonly Column<ChangeRow>[] {
+  return TOMBSTONE_COLUMN_NAMES.map((name) => {
+    const column = CHANGES_TABLE.columns.find((c) => c.name === name);
+    if (column === undefined) throw new Error(`CURRENT_STATE names "${name}", which CHANGES_TABLE lacks`);
+    return column;
+  });
+}
+
 export function historyViewName(table: string): string {
   return `${table}_history`;
 }

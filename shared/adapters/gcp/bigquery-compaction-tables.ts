@@ -1,5 +1,5 @@
 import type { TableMetadata } from '@google-cloud/bigquery';
-import { CHANGES_TABLE, CURRENT_STATE } from '../../warehouse';
+import { CHANGES_TABLE, CURRENT_STATE, tombstoneColumns } from '../../warehouse';
 import { tableFields } from './bigquery-tables';
 
 /**
@@ -39,22 +39,14 @@ export function pendingTableMetadata(): TableMetadata {
   };
 }
 
-/** The tombstone columns: the entity key and the ordering terms of its deleting event. */
-const TOMBSTONE_COLUMN_NAMES = [...new Set([...CURRENT_STATE.key, ...CURRENT_STATE.latestFirst.map((t) => t.column)])];
-
 /**
  * `_changefeed_<table>_deleted`: per deleted entity, its deleting event, so that an older event
  * arriving later cannot bring the entity back into `_current`. An entity is in `_current` or
  * here, not both; a re-creation removes its row here.
  */
 export function deletedTableMetadata(): TableMetadata {
-  const columns = TOMBSTONE_COLUMN_NAMES.map((name) => {
-    const column = CHANGES_TABLE.columns.find((c) => c.name === name);
-    if (column === undefined) throw new Error(`CURRENT_STATE names "${name}", which CHANGES_TABLE lacks`);
-    return column;
-  });
   return {
-    schema: { fields: tableFields(columns) },
+    schema: { fields: tableFields(tombstoneColumns()) },
     clustering: { fields: [...CURRENT_STATE.key] },
     description: 'changefeed (merge mode): the deleting event of each deleted entity.',
   };

@@ -1,4 +1,15 @@
-import { CURRENT_STATE, changesTableName, currentTableName } from '../../warehouse';
+import {
+  CURRENT_STATE,
+  changesTableName,
+  currentTableName,
+  duplicateFirstOrder,
+  earliestFirstOrder,
+  entityKey,
+  isLater,
+  latestFirstOrder,
+  sameEntity,
+  TOMBSTONE_COLUMN_NAMES,
+} from '../../warehouse';
 import { quote, stringLiteral, tableRef } from './bigquery-tables';
 
 /**
@@ -48,41 +59,11 @@ export function currentRefs(projectId: string, dataset: string, table: string): 
   };
 }
 
-type OrderTerm = { readonly column: string; readonly direction: 'asc' | 'desc' };
-
-function orderBy(terms: readonly OrderTerm[], reverse = false): string {
-  return terms
-    .map((t) => {
-      const direction = reverse ? (t.direction === 'asc' ? 'desc' : 'asc') : t.direction;
-      return direction === 'desc' ? `${quote(t.column)} DESC` : quote(t.column);
-    })
-    .join(', ');
-}
-
 const KEY = CURRENT_STATE.key;
 const DELETED = stringLiteral(CURRENT_STATE.deletionType);
 
-function keyJoin(a: string, b: string): string {
-  return KEY.map((k) => `${a}.${quote(k)} = ${b}.${quote(k)}`).join(' AND ');
-}
-
-/**
- * `a` wins over `b` by `CURRENT_STATE.latestFirst` (a higher version; then a later event time;
- * then the smaller event id): the guard that keeps an older or duplicate event from replacing a
- * newer one, whatever order events arrive in.
- */
-export function newerThan(a: string, b: string): string {
-  const terms = CURRENT_STATE.latestFirst;
-  const build = (i: number): string => {
-    const term = terms[i];
-    if (term === undefined) return 'FALSE';
-    const column = quote(term.column);
-    const beats = `${a}.${column} ${term.direction === 'desc' ? '>' : '<'} ${b}.${column}`;
-    if (i === terms.length - 1) return beats;
-    return `(${beats} OR (${a}.${column} = ${b}.${column} AND ${build(i + 1)}))`;
-  };
-  return build(0);
-}
+const keyJoin = (a: string, b: string): string => sameEntity(a, b, quote);
+const newerThan = (a: string, b: string): string => isLater(a, b, quote);
 
 /**
  * Change rows with one row per event id (the copy `CURRENT_STATE.duplicateFirst` keeps).
@@ -92,18 +73,18 @@ export function newerThan(a: string, b: string): string {
 function uniqueEvents(from: string): string {
   return `SELECT * FROM ${from}
   WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ${orderBy(CURRENT_STATE.duplicateFirst)}) = 1`;
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ${duplicateFirstOrder(quote)}) = 1`;
 }
 
 /** Per entity, the event `CURRENT_STATE.latestFirst` puts first, deletions included. */
 function latestPerEntity(from: string): string {
   return `SELECT * FROM ${from}
   WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${KEY.map(quote).join(', ')} ORDER BY ${orderBy(CURRENT_STATE.latestFirst)}) = 1`;
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${entityKey(quote)} ORDER BY ${latestFirstOrder(quote)}) = 1`;
 }
 
 const CURRENT_COLUMNS = CURRENT_STATE.columns.map(quote);
-const TOMBSTONE_COLUMNS = [...new Set([...KEY, ...CURRENT_STATE.latestFirst.map((t) => t.column)])].map(quote);
+const TOMBSTONE_COLUMNS = TOMBSTONE_COLUMN_NAMES.map(quote);
 
 /**
  * `<table>_history`: every version of every entity as SCD type 2 rows, the shape dlt's `scd2`
@@ -114,12 +95,12 @@ const TOMBSTONE_COLUMNS = [...new Set([...KEY, ...CURRENT_STATE.latestFirst.map(
  * OR valid_to > T)`.
  */
 export function historyViewSql(refs: CurrentRefs): string {
-  const entity = KEY.map(quote).join(', ');
+  const entity = entityKey(quote);
   return `CREATE OR REPLACE VIEW ${refs.history} AS
 WITH unique_events AS (
   ${uniqueEvents(refs.changes)}
 ), versions AS (
-  SELECT *, LEAD(event_time) OVER (PARTITION BY ${entity} ORDER BY ${orderBy(CURRENT_STATE.latestFirst, true)}) AS valid_to
+  SELECT *, LEAD(event_time) OVER (PARTITION BY ${entity} ORDER BY ${earliestFirstOrder(quote)}) AS valid_to
   FROM unique_events
 )
 SELECT entity_id, version, data, event_id, event_time AS valid_from, valid_to, valid_to IS NULL AS is_current

@@ -12,6 +12,7 @@ import {
   isLater,
   latestFirstOrder,
   sameEntity,
+  TOMBSTONE_COLUMN_NAMES,
   type Column,
 } from '../../warehouse';
 import { appendCell, createTableSql, ident, relationKind } from './duckdb-tables';
@@ -41,7 +42,7 @@ const STAGE_COLUMNS: readonly Column<ChangeRow>[] = [
   { name: 'event_type', type: 'string', description: 'created, updated or deleted.', value: (r) => r.event_type },
 ];
 
-const TOMBSTONE_COLUMNS = ['source', 'entity_id', 'version', 'event_time', 'event_id'] as const;
+const TOMBSTONE_COLUMNS = TOMBSTONE_COLUMN_NAMES;
 
 const list = (names: readonly string[], alias?: string): string =>
   names.map((n) => (alias === undefined ? ident(n) : `${alias}.${ident(n)}`)).join(', ');

@@ -7,6 +7,7 @@ import {
   emulatorBigqueryClients,
   openEmulatorWarehouse,
 } from '../../support/bigquery-emulator-clients';
+import { mulberry32 } from '../../support/change-streams';
 
 /**
  * `<table>_current` in merge mode on the BigQuery emulator: the compaction must give, whatever
@@ -41,18 +42,6 @@ async function currentRows(warehouse: BigQueryWarehouse, table: string): Promise
 async function expectCurrentMatchesOracle(warehouse: BigQueryWarehouse, table: string): Promise<void> {
   const [current, oracle] = [await currentRows(warehouse, table), await warehouse.query(oracleSql(table))];
   expect(current).toEqual(oracle);
-}
-
-/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const T0 = Date.parse('2024-06-01T00:00:00.000Z');
@@ -166,7 +155,7 @@ describe('BigQuery <table>_current in merge mode (emulator)', () => {
     'random histories delivered shuffled, with duplicates and late rows, compacted at random points, give the view’s _current (seed %i)',
     async (seed) => {
       const table = uniqueTable('prop');
-      const next = random(seed);
+      const next = mulberry32(seed);
       const events = Array.from({ length: 8 }, (_, i) => entityHistory(table, `e${i}`, next)).flat();
       // Every event once, a fifth of them twice (a redelivery), in a random order.
       const deliveries = [...events, ...events.filter(() => next() < 0.2)]
@@ -280,7 +269,7 @@ describe('BigQuery <table>_current in merge mode (emulator)', () => {
 
   it('a dataset whose _current is the old view gets a table, built from the whole history, on the next start', async () => {
     const table = uniqueTable('migrate');
-    const history = ['a', 'b', 'c'].flatMap((entity, i) => entityHistory(table, entity, random(10 + i)));
+    const history = ['a', 'b', 'c'].flatMap((entity, i) => entityHistory(table, entity, mulberry32(10 + i)));
     await warehouse.appendChanges(
       table,
       history.map((e, i) => changeRowOf(table, e, Date.now() + i)),
