@@ -17,11 +17,9 @@ import { BIGQUERY_TEST_PROJECT } from '../emulators/bigquery';
  * under --experimental-vm-modules). Same package, same code, unchanged. (`createRequire` would
  * not do: jest replaces it with its own require; `Module._load` it leaves alone.)
  */
-const nativeSdk = (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load(
-  require.resolve('@google-cloud/bigquery'),
-  null,
-  false,
-) as BigQuerySdk;
+export const nativeBigQuerySdk = (
+  Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown }
+)._load(require.resolve('@google-cloud/bigquery'), null, false) as BigQuerySdk;
 
 /** `gcp.bigquery` for `dataset` on the emulator the test setup started (or the variables name). */
 export function emulatorBigqueryConfig(dataset: string): GcpConfig['bigquery'] {
@@ -35,7 +33,7 @@ export function emulatorBigqueryConfig(dataset: string): GcpConfig['bigquery'] {
 
 /** REST and Storage Write clients on the emulator, usable under jest. */
 export function emulatorBigqueryClients(dataset: string): BigQueryClients {
-  return createBigQueryClients(emulatorBigqueryConfig(dataset), BIGQUERY_TEST_PROJECT, nativeSdk);
+  return createBigQueryClients(emulatorBigqueryConfig(dataset), BIGQUERY_TEST_PROJECT, nativeBigQuerySdk);
 }
 
 /**
