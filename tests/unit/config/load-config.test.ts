@@ -38,6 +38,42 @@ describe('parseConfig', () => {
     expect(config.bus.minBackoff).toBe(10_000);
   });
 
+  it('keeps _current by change data capture with a 15 minute max staleness unless the source says otherwise', () => {
+    const config = parseConfig(
+      `sources:
+  - name: carts
+    mode: stream
+    request: { url: http://localhost:8787/carts }
+    idField: id
+    table: carts
+  - name: orders
+    mode: stream
+    request: { url: http://localhost:8787/orders }
+    idField: id
+    table: orders
+    current: { mode: merge, compactEvery: 5m, maxStaleness: 0 }
+`,
+      'current.yaml',
+    );
+    expect(config.sources.map((s) => s.current)).toEqual([
+      { mode: 'cdc', maxStaleness: 900_000, compactEvery: 60_000 },
+      { mode: 'merge', maxStaleness: 0, compactEvery: 300_000 },
+    ]);
+    expect(
+      issuesOf(`sources:
+  - name: carts
+    mode: stream
+    request: { url: http://localhost:8787/carts }
+    idField: id
+    table: carts
+    current: { mode: upsert, every: 1m }
+`),
+    ).toEqual([
+      expect.stringMatching(/^7:sources\[0\]\.current\.mode: .*"cdc".*"merge"/),
+      expect.stringMatching(/^7:sources\[0\]\.current.*every/),
+    ]);
+  });
+
   it('parses durations and pagination defaults', () => {
     const config = parseConfig(
       `sources:
