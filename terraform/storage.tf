@@ -14,12 +14,14 @@ resource "google_firestore_database" "changefeed" {
 
 # The warehouse. Its tables are created by the services on first use, because their schemas
 # belong to the code and depend on the configured sources: `<table>_changes` (partitioned by day,
-# clustered by entity id) and the `<table>_current` view by the loader, batch tables by the batch
-# job, `_runs` by the poller and the batch job, `_rejected` by the loader.
+# clustered by entity id), the `<table>_current` table (primary key and clustering on the entity,
+# max_staleness from the source's `current` settings) and the `<table>_history` view by the
+# loader, batch tables by the batch job, `_runs` by the poller and the batch job, `_rejected` by
+# the loader.
 resource "google_bigquery_dataset" "changefeed" {
   dataset_id  = local.dataset_id
   location    = var.bigquery_location
-  description = "changefeed: change tables, current views, reference tables, run audit, rejects."
+  description = "changefeed: change tables, current-state tables, history views, reference tables, run audit, rejects."
   # Never drop tables with the dataset: destroy fails while tables exist.
   delete_contents_on_destroy = false
 

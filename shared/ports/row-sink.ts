@@ -34,7 +34,7 @@ export interface RejectedRow {
 
 /** Where the loader appends what it received. Implementations create tables on first use. */
 export interface RowSink {
-  /** Appends to `<table>_changes` (creating it and the `<table>_current` view if needed); durable on resolve. */
+  /** Appends to `<table>_changes` and applies the rows to `<table>_current` (creating both, and `<table>_history`, if needed); durable on resolve. */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void>;
   /** Appends to `_rejected`; durable on resolve. */
   appendRejected(rows: readonly RejectedRow[]): Promise<void>;

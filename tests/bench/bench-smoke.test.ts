@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchOptions, SectionResult } from '../../bench/bench-types';
+import { benchCurrentState } from '../../bench/current-state';
 import { benchDiffEngine } from '../../bench/diff-engine';
 import { benchIndexMemory } from '../../bench/index-memory';
 import { benchLoaderPush } from '../../bench/loader-push';
@@ -60,6 +61,16 @@ describe('npm run bench, smoke run (--quick)', () => {
     const section = await benchEndToEnd({ ...options, withDlt: false });
     expectWellFormed(section);
     expect(section.figures.map((f) => f.label)).toContain('10% churn cycle: changefeed, poll start → last row visible');
+  }, 120_000);
+
+  it('current state: the maintained table and the old view agree on the entity count at each history size', async () => {
+    const section = await benchCurrentState(options);
+    expectWellFormed(section);
+    expect(section.targets.map((t) => t.label)).toEqual([
+      'carts_current count + sum: 30× history ≤ 1.5× the time at 1×',
+      'carts_current point lookup: 30× history ≤ 1.5× the time at 1×',
+      'append + _current upsert ≤ 1.5× the append alone (batches of 500)',
+    ]);
   }, 120_000);
 
   it('rejects an unknown section with a usage message and exit code 2', () => {

@@ -75,10 +75,10 @@ export interface DefaultStreamTarget {
 
 /**
  * Appends rows to tables through the Storage Write API's default stream: committed on
- * acknowledgement, at-least-once (a retried request may append its rows twice, which the
- * `_current` view's dedup by event id absorbs). One JSONWriter (one bidirectional AppendRows
- * connection) per table, shared by concurrent calls; the client reconnects by itself on the next
- * request after a connection fails.
+ * acknowledgement, at-least-once (a retried request may append its rows twice, which
+ * `_current` counts once: an event replaces a row only when it is later). One JSONWriter (one
+ * bidirectional AppendRows connection) per table, shared by concurrent calls; the client
+ * reconnects by itself on the next request after a connection fails.
  * https://cloud.google.com/bigquery/docs/write-api#default_stream
  */
 export class DefaultStreamAppender {

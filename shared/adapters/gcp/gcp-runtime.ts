@@ -5,7 +5,7 @@ import { Storage } from '@google-cloud/storage';
 import { isGcsUrl, parseConfig, type Config, type GcpConfig } from '../../config';
 import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
-import { BigQueryWarehouse, currentOptionsByTable } from './bigquery-warehouse';
+import { BigQueryWarehouse, currentOptionsByTable, type CurrentOptions } from './bigquery-warehouse';
 import { createBigQueryClients } from './bigquery-clients';
 import { FirestoreSnapshotStore } from './firestore-snapshot-store';
 import { readGcsText } from './gcs-text-reader';
@@ -66,13 +66,39 @@ export function createBigQueryWarehouse(
 ): BigQueryWarehouse {
   const bq = bigqueryConfigWithEmulator(config.gcp.bigquery, env);
   const clients = createBigQueryClients(bq, projectId);
+  const current = currentOptionsByTable(config);
+  const emulator = bq.apiEndpoint?.startsWith('http:') ?? false;
   return new BigQueryWarehouse(clients.bigquery, clients.writer, {
     projectId,
     dataset: bq.dataset,
     location: bq.location,
     logger,
-    current: currentOptionsByTable(config),
+    current: emulator ? withoutChangeCapture(current, logger) : current,
   });
+}
+
+/**
+ * The BigQuery emulator implements no change data capture: it stores CDC rows as plain ones, so
+ * `_current` would keep every version. Against it, `cdc` tables are kept by `merge` instead, and
+ * the log says so once per table.
+ */
+export function withoutChangeCapture(
+  current: (table: string) => CurrentOptions,
+  logger: Logger,
+): (table: string) => CurrentOptions {
+  const warned = new Set<string>();
+  return (table) => {
+    const options = current(table);
+    if (options.mode !== 'cdc') return options;
+    if (!warned.has(table)) {
+      warned.add(table);
+      logger.warn('the BigQuery emulator has no change data capture: _current is kept by merge', {
+        table,
+        compactEveryMs: options.compactEveryMs,
+      });
+    }
+    return { ...options, mode: 'merge' };
+  };
 }
 
 /** The Firestore client honours FIRESTORE_EMULATOR_HOST by itself. */

@@ -302,6 +302,25 @@ describe('BigQuery <table>_current in merge mode (emulator)', () => {
     expect((await currentRows(warehouse, table)).map((r) => r['entity_id'])).toEqual(['a']);
   });
 
+  it('compactEvery 0: concurrent appends (group commits from concurrent pushes) all reach _current', async () => {
+    const table = uniqueTable('conc');
+    await warehouse.close();
+    warehouse = openEmulatorWarehouse(dataset, { current: () => ({ ...EMULATOR_CURRENT_OPTIONS, compactEveryMs: 0 }) });
+    const created = (entity: string): Event => ({
+      entity,
+      version: 1,
+      type: 'created',
+      atMs: T0,
+      id: `${table}/${entity}/1`,
+      data: JSON.stringify({ id: entity }),
+    });
+    const entities = Array.from({ length: 12 }, (_, i) => `e${String(i).padStart(2, '0')}`);
+    await Promise.all(
+      entities.map((entity) => warehouse.appendChanges(table, [changeRowOf(table, created(entity), Date.now())])),
+    );
+    expect((await currentRows(warehouse, table)).map((r) => r['entity_id'])).toEqual(entities);
+  });
+
   it('the loader compacts a compactEvery after an append, and once more when it closes', async () => {
     const table = uniqueTable('sched');
     const clock = manualClock();

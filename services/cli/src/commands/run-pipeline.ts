@@ -152,7 +152,7 @@ export function formatSummary(summary: OnceSummary, layout: DataDirLayout): stri
   return `${lines.join('\n')}\n`;
 }
 
-/** A table the user can query right away: the first stream source's current view. */
+/** A table the user can query right away: the first stream source's current state. */
 function exampleTable(config: Config): string {
   const stream = config.sources.find((s) => s.mode === 'stream');
   return stream === undefined ? (config.sources[0]?.table ?? '_runs') : `${stream.table}_current`;
