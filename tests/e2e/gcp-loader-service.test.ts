@@ -35,7 +35,14 @@ gcp:
   projectId: ${PROJECT}
   bigquery: { dataset: ${dataset} }
 sources:
-  - { name: carts, mode: stream, request: { url: "http://127.0.0.1:9/carts" }, idField: id, table: carts }
+  - name: carts
+    mode: stream
+    request: { url: "http://127.0.0.1:9/carts" }
+    idField: id
+    table: carts
+    # The emulator has no change data capture; compacted inside the append, _current is final
+    # when the push is answered.
+    current: { mode: merge, compactEvery: 0 }
 `,
     );
     const port = await freePort();
