@@ -1,4 +1,6 @@
 export * from './app';
+export * from './batch-loader';
 export * from './group-committer';
 export * from './push-handler';
 export * from './row-mapping';
+export * from './truncate-utf8';

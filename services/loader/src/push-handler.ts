@@ -5,6 +5,7 @@ import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow } from '@changefeed/shared/ports';
 import type { GroupCommitter } from './group-committer';
 import { toChangeRow } from './row-mapping';
+import { truncateUtf8 } from './truncate-utf8';
 
 /**
  * How much of a poison body `_rejected` keeps. Enough to see what was sent and replay a typical
@@ -180,15 +181,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function nonEmptyString(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
-}
-
-/** At most `maxBytes` of UTF-8, never ending inside a multi-byte character. */
-export function truncateUtf8(body: Buffer, maxBytes: number): string {
-  if (body.length <= maxBytes) return body.toString('utf8');
-  let end = maxBytes;
-  // Step back over continuation bytes (10xxxxxx) to the start of the cut character.
-  while (end > 0 && ((body[end] ?? 0) & 0xc0) === 0x80) end--;
-  return body.subarray(0, end).toString('utf8');
 }
 
 function errorFields(e: unknown): Record<string, unknown> {

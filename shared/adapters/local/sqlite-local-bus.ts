@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../../config/defaults';
 import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../../errors';
-import { buildPushEnvelope } from '../../events/push-envelope';
+import { buildPushEnvelope, type PushedMessage } from '../../events/push-envelope';
 import { createLogger, type Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
 import type {
@@ -16,12 +16,33 @@ import { HttpPushClient, type PushResult } from './http-push-client';
 import { LocalBusStore, type ClaimedMessage, type Settlement } from './local-bus-store';
 import { SqliteLocalBusClient } from './sqlite-local-bus-client';
 
+/** The outcome of one message of a consumed batch: `ok` acks it, anything else is a failed delivery. */
+export type ConsumeResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/**
+ * Takes a batch of messages in-process and answers one result per message, in order. A rejection
+ * fails every message of the batch.
+ */
+export type BatchConsumer = (messages: readonly PushedMessage[]) => Promise<readonly ConsumeResult[]>;
+
+/** In-process batched delivery instead of one HTTP push per message. */
+export interface BatchDelivery {
+  readonly consume: BatchConsumer;
+  /** At most this many messages per batch (one per ordering key); one batch is in flight at a time. */
+  readonly batchSize: number;
+}
+
 /** How the local bus stores, delivers and gives up; see DEFAULTS.bus* for the usual values. */
 export interface LocalBusOptions {
   /** SQLite file of the queue and the dead letters; ':memory:' for a bus that dies with the process. */
   readonly file: string;
-  /** Where every message is POSTed, e.g. `http://127.0.0.1:8081/pubsub/push`. */
+  /**
+   * Where every message is POSTed, e.g. `http://127.0.0.1:8081/pubsub/push` (what Pub/Sub push
+   * does). Ignored with `batches`.
+   */
   readonly pushEndpoint: string;
+  /** Deliver batches to an in-process consumer instead (what a pull subscriber does). */
+  readonly batches?: BatchDelivery;
   /** Put in every envelope, e.g. `projects/local/subscriptions/changefeed-loader`. */
   readonly subscription: string;
   /** Failed deliveries of one message before it moves to the dead letters. */
@@ -92,7 +113,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   private constructor(
     private readonly options: LocalBusOptions,
     private readonly store: LocalBusStore,
-    private readonly pusher: HttpPushClient,
+    private readonly pusher: HttpPushClient | undefined,
   ) {
     this.idlePollMs = options.idlePollMs ?? DEFAULTS.busIdlePollMs;
     this.clock = options.clock ?? systemClock;
@@ -105,10 +126,13 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
   static open(options: LocalBusOptions): SqliteLocalBus {
     validateOptions(options);
     const store = LocalBusStore.open(options.file);
-    const pusher = new HttpPushClient(options.pushEndpoint, {
-      maxSockets: options.concurrency,
-      ackDeadlineMs: options.ackDeadlineMs,
-    });
+    const pusher =
+      options.batches === undefined
+        ? new HttpPushClient(options.pushEndpoint, {
+            maxSockets: options.concurrency,
+            ackDeadlineMs: options.ackDeadlineMs,
+          })
+        : undefined;
     return new SqliteLocalBus(options, store, pusher);
   }
 
@@ -202,7 +226,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     if (this.closed) return;
     await this.stop();
     this.closed = true;
-    this.pusher.close();
+    this.pusher?.close();
     await this.client.close();
     for (const waiter of this.idleWaiters) waiter.reject(closedError());
     this.idleWaiters.clear();
@@ -229,11 +253,22 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     const now = this.clock.now().getTime();
-    for (const message of this.recordSettled(now)) this.startDelivery(message);
+    const batches = this.options.batches;
+    if (batches === undefined) {
+      for (const message of this.recordSettled(now, this.options.concurrency)) this.startDelivery(message);
+    } else {
+      // One batch at a time: the next one is claimed as the last one's outcomes are recorded
+      // (every message in flight then has its outcome in `settled`).
+      const idle = this.inFlight.size === this.settled.length;
+      const claimed = this.recordSettled(now, idle ? batches.batchSize : 0);
+      if (claimed.length > 0) this.startBatch(claimed, batches.consume);
+    }
+    const slots = batches === undefined ? this.options.concurrency : 1;
+    const busy = batches === undefined ? this.inFlight.size : Math.min(1, this.inFlight.size);
     // With every slot busy, the next settled delivery wakes the pump; otherwise nothing else is
     // due yet, so sleep until the next retry (or the idle poll, which also picks up messages
     // another process put in the file).
-    if (this.inFlight.size < this.options.concurrency) {
+    if (busy < slots) {
       const nextReadyAt = this.store.nextReadyAfter(now);
       const delay = nextReadyAt === null ? this.idlePollMs : Math.min(this.idlePollMs, nextReadyAt - now);
       this.wakeTimer = setTimeout(() => this.schedulePump(), Math.max(1, delay));
@@ -249,8 +284,44 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     this.inFlight.set(message.seq, delivery);
   }
 
+  private startBatch(messages: readonly ClaimedMessage[], consume: BatchConsumer): void {
+    const delivery = this.deliverBatch(messages, consume).then((settlements) => {
+      this.settled.push(...settlements);
+      this.schedulePump();
+    });
+    for (const message of messages) this.inFlight.set(message.seq, delivery);
+  }
+
+  private async deliverBatch(messages: readonly ClaimedMessage[], consume: BatchConsumer): Promise<Settlement[]> {
+    let results: readonly ConsumeResult[];
+    try {
+      results = await consume(
+        messages.map((m) => ({
+          messageId: m.messageId,
+          subscription: this.options.subscription,
+          data: m.data,
+          attributes: m.attributes,
+          publishTime: m.publishTime,
+          orderingKey: m.orderingKey === '' ? null : m.orderingKey,
+          deliveryAttempt: m.attempts + 1,
+        })),
+      );
+    } catch (e: unknown) {
+      results = messages.map(() => ({ ok: false, error: errorMessage(e) }));
+    }
+    return messages.map((message, i) => {
+      const result = results[i] ?? { ok: false, error: 'the consumer gave no result for this message' };
+      return this.settlementOf(
+        message,
+        result.ok ? { ok: true, status: 200 } : { ok: false, status: null, error: result.error },
+        'batch delivery failed',
+      );
+    });
+  }
+
   private async deliver(message: ClaimedMessage): Promise<Settlement> {
-    const attempt = message.attempts + 1;
+    const pusher = this.pusher;
+    if (pusher === undefined) throw new Error('deliver() without a push endpoint');
     let result: PushResult;
     try {
       const envelope = buildPushEnvelope({
@@ -260,12 +331,18 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
         attributes: message.attributes,
         publishTime: message.publishTime,
         orderingKey: message.orderingKey === '' ? null : message.orderingKey,
-        deliveryAttempt: attempt,
+        deliveryAttempt: message.attempts + 1,
       });
-      result = await this.pusher.push(JSON.stringify(envelope));
+      result = await pusher.push(JSON.stringify(envelope));
     } catch (e: unknown) {
       result = { ok: false, status: null, error: errorMessage(e) };
     }
+    return this.settlementOf(message, result, 'push delivery failed');
+  }
+
+  /** An ack, or a failed attempt: retried after a backoff, or dead-lettered after the last one. */
+  private settlementOf(message: ClaimedMessage, result: PushResult, failure: string): Settlement {
+    const attempt = message.attempts + 1;
     if (result.ok) return { kind: 'ack', message };
 
     const failedAt = this.clock.now().getTime();
@@ -277,7 +354,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
       error: result.error,
     };
     if (attempt >= this.options.maxDeliveryAttempts) {
-      this.logger.warn('push delivery failed', ids);
+      this.logger.warn(failure, ids);
       this.logger.error('message dead-lettered after its last delivery attempt', {
         messageId: message.messageId,
         orderingKey: message.orderingKey,
@@ -287,7 +364,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
       return { kind: 'dead-letter', message, error: result.error, failedAt };
     }
     const retryInMs = backoffDelayMs(attempt, this.options, this.random);
-    this.logger.warn('push delivery failed', { ...ids, retryInMs });
+    this.logger.warn(failure, { ...ids, retryInMs });
     return { kind: 'retry', message, error: result.error, failedAt, retryAt: failedAt + retryInMs };
   }
 
@@ -295,12 +372,12 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
    * Writes every outcome gathered since the last call and, when `claimAt` is given, takes the
    * messages due then for the slots that frees, in one transaction. Returns what was taken.
    */
-  private recordSettled(claimAt?: number): ClaimedMessage[] {
+  private recordSettled(claimAt?: number, slots = 0): ClaimedMessage[] {
     const batch = this.settled;
     this.settled = [];
     const stillInFlight = new Set(this.inFlight.keys());
     for (const s of batch) stillInFlight.delete(s.message.seq);
-    const free = claimAt === undefined ? 0 : this.options.concurrency - stillInFlight.size;
+    const free = claimAt === undefined ? 0 : slots - stillInFlight.size;
     let claimed: ClaimedMessage[] = [];
     try {
       claimed = this.store.settleAndClaim(batch, claimAt ?? this.clock.now().getTime(), free, stillInFlight);
@@ -345,7 +422,8 @@ function validateOptions(o: LocalBusOptions): void {
   if (o.idlePollMs !== undefined && !(o.idlePollMs > 0)) {
     issues.push({ path: 'idlePollMs', message: `expected > 0, got ${o.idlePollMs}` });
   }
-  if (!isHttpUrl(o.pushEndpoint)) {
+  if (o.batches !== undefined) positiveInt('batches', o.batches.batchSize);
+  if (o.batches === undefined && !isHttpUrl(o.pushEndpoint)) {
     issues.push({ path: 'pushEndpoint', message: `expected an http(s) URL, got ${JSON.stringify(o.pushEndpoint)}` });
   }
   if (o.subscription === '') issues.push({ path: 'subscription', message: 'expected a subscription name' });

@@ -1,0 +1,152 @@
+import { DEFAULTS } from '@changefeed/shared/config';
+import { AppError, ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
+import { parseChangeMessage, type PushedMessage } from '@changefeed/shared/events';
+import type { Logger } from '@changefeed/shared/log';
+import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+import { toChangeRow } from './row-mapping';
+import { truncateUtf8 } from './truncate-utf8';
+
+/** What became of one message of a batch; `written` and `rejected` ack it, `failed` does not. */
+export type MessageOutcome =
+  | { readonly kind: 'written'; readonly messageId: string; readonly eventId: string }
+  /** It can never be valid and is durably in `_rejected` with the reason. */
+  | { readonly kind: 'rejected'; readonly messageId: string; readonly reason: string }
+  /** Nothing was stored for it: the bus must deliver it again. */
+  | { readonly kind: 'failed'; readonly messageId: string; readonly error: unknown; readonly retryable: boolean };
+
+export interface BatchLoaderDeps {
+  readonly sink: Pick<RowSink, 'appendChanges' | 'appendRejected'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** How much of a rejected message's data `_rejected` keeps; `DEFAULTS.rejectedPayloadMaxBytes`. */
+  readonly rejectedPayloadMaxBytes?: number;
+}
+
+/**
+ * Loads a batch of bus messages; resolves with one outcome per message, in the order given, and
+ * never rejects.
+ */
+export type BatchLoader = (messages: readonly PushedMessage[]) => Promise<MessageOutcome[]>;
+
+/** Errors a warehouse raises for one row that no retry can store. */
+const ROW_ERRORS: ReadonlySet<string> = new Set(['WAREHOUSE.INVALID_ROW', 'WAREHOUSE.ROW_TOO_LARGE']);
+
+/**
+ * The loader's core: a batch of messages → decoded rows → one warehouse append per table.
+ *
+ * - A message that can never become a change (not a CloudEvent, a bad change) goes to
+ *   `_rejected` with the reason, in one append for the batch, and is acked.
+ * - The rows of one table are appended in one call. If the warehouse refuses a row for good
+ *   (`WAREHOUSE.INVALID_ROW`, `WAREHOUSE.ROW_TOO_LARGE`), the batch is halved until that row is
+ *   alone; it is rejected with the warehouse's reason and its neighbours land.
+ * - Any other failure fails the messages whose rows it held, and only those: the bus redelivers
+ *   them, and counts each one's attempts on its own towards the dead-letter limit.
+ *
+ * A message is `written` only once the append holding its row resolved (durable).
+ */
+export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
+  const log = deps.logger.child({ module: 'batch-loader' });
+  const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? DEFAULTS.rejectedPayloadMaxBytes;
+
+  function rejectedRow(message: PushedMessage, receivedAt: Date, reason: string): RejectedRow {
+    const payload = truncateUtf8(message.data, maxPayloadBytes);
+    const kept = Buffer.byteLength(payload);
+    return {
+      message_id: message.messageId,
+      subscription: message.subscription === '' ? null : message.subscription,
+      reason:
+        kept < message.data.length ? `${reason} [payload: first ${kept} of ${message.data.length} bytes]` : reason,
+      payload,
+      received_at: receivedAt,
+    };
+  }
+
+  /** Appends `items`, halving around rows the warehouse refuses for good. */
+  async function appendIsolating(
+    table: string,
+    items: readonly Decoded[],
+    outcomes: MessageOutcome[],
+    refused: { index: number; row: RejectedRow }[],
+    receivedAt: Date,
+  ): Promise<void> {
+    try {
+      await deps.sink.appendChanges(
+        table,
+        items.map((i) => i.row),
+      );
+      for (const i of items) {
+        outcomes[i.index] = { kind: 'written', messageId: i.row.message_id, eventId: i.row.event_id };
+      }
+    } catch (e: unknown) {
+      const code = e instanceof AppError ? e.code : undefined;
+      if (code === undefined || !ROW_ERRORS.has(code)) {
+        for (const i of items) {
+          outcomes[i.index] = { kind: 'failed', messageId: i.row.message_id, error: e, retryable: isRetryable(e) };
+        }
+        log.error('append failed; the bus will redeliver these messages', {
+          table,
+          messages: items.length,
+          error: errorMessage(e),
+          retryable: isRetryable(e),
+        });
+        return;
+      }
+      const [only] = items;
+      if (items.length === 1 && only !== undefined) {
+        refused.push({ index: only.index, row: rejectedRow(only.message, receivedAt, errorMessage(e)) });
+        return;
+      }
+      const half = Math.ceil(items.length / 2);
+      await appendIsolating(table, items.slice(0, half), outcomes, refused, receivedAt);
+      await appendIsolating(table, items.slice(half), outcomes, refused, receivedAt);
+    }
+  }
+
+  return async (messages) => {
+    const receivedAt = deps.clock.now();
+    const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
+    const rejected: { index: number; row: RejectedRow }[] = [];
+    const byTable = new Map<string, Decoded[]>();
+    messages.forEach((message, index) => {
+      try {
+        const event = parseChangeMessage(message.data, message.attributes);
+        const decoded = { index, message, row: toChangeRow(event, message, receivedAt) };
+        const rows = byTable.get(event.table);
+        if (rows === undefined) byTable.set(event.table, [decoded]);
+        else rows.push(decoded);
+      } catch (e: unknown) {
+        if (e instanceof ValidationError) rejected.push({ index, row: rejectedRow(message, receivedAt, e.message) });
+        else outcomes[index] = { kind: 'failed', messageId: message.messageId, error: e, retryable: true };
+      }
+    });
+    // Tables are appended concurrently: the warehouses serialize writes per table, not across them.
+    await Promise.all(
+      [...byTable].map(([table, items]) => appendIsolating(table, items, outcomes, rejected, receivedAt)),
+    );
+    if (rejected.length > 0) {
+      try {
+        await deps.sink.appendRejected(rejected.map((r) => r.row));
+        for (const r of rejected) {
+          outcomes[r.index] = { kind: 'rejected', messageId: r.row.message_id ?? '', reason: r.row.reason };
+          log.warn('message rejected', { messageId: r.row.message_id, reason: r.row.reason });
+        }
+      } catch (e: unknown) {
+        log.error('could not record rejected messages; the bus will redeliver them', {
+          messages: rejected.length,
+          error: errorMessage(e),
+        });
+        for (const r of rejected) {
+          outcomes[r.index] = { kind: 'failed', messageId: r.row.message_id ?? '', error: e, retryable: true };
+        }
+      }
+    }
+    return outcomes;
+  };
+}
+
+interface Decoded {
+  /** The message's position in the batch. */
+  readonly index: number;
+  readonly message: PushedMessage;
+  readonly row: ChangeRow;
+}
