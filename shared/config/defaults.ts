@@ -59,6 +59,14 @@ export const DEFAULTS = {
    * 10%-churn cycle about a third faster than 32 (`npm run bench`).
    */
   busConcurrency: 128,
+  /**
+   * How the local bus delivers to the loader in the same process: `batch` hands it batches (what
+   * a Pub/Sub pull subscriber gets), `push` POSTs one push envelope per message to its HTTP
+   * endpoint (what Pub/Sub push does).
+   */
+  busDelivery: 'batch',
+  /** Messages per batch in `batch` delivery (one per ordering key); one batch is in flight at a time. */
+  busBatchSize: 2_000,
   /** A push request that takes longer than this counts as a failed delivery. */
   busAckDeadlineMs: 10_000,
   /** How often the dispatcher looks for due messages when it has nothing to do. */

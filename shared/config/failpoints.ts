@@ -11,6 +11,8 @@ export const FAILPOINTS = {
   pollerAfterPublish: 'poller.after-publish',
   /** A `dlq replay` step was republished and acknowledged; its dead letters are not removed yet. */
   dlqAfterRepublish: 'dlq.after-republish',
+  /** A delivered batch is durably in the warehouse; the bus has not recorded its acks yet. */
+  loaderAfterAppend: 'loader.after-append',
 } as const;
 export type FailpointName = (typeof FAILPOINTS)[keyof typeof FAILPOINTS];
 

@@ -179,6 +179,8 @@ export const busSchema = z
     maxBackoff: durationMs.default(DEFAULTS.busMaxBackoffMs),
     concurrency: z.number().int().positive().default(DEFAULTS.busConcurrency),
     ackDeadline: durationMs.default(DEFAULTS.busAckDeadlineMs),
+    delivery: z.enum(['batch', 'push']).default(DEFAULTS.busDelivery),
+    batchSize: z.number().int().min(1).max(50_000).default(DEFAULTS.busBatchSize),
   })
   .prefault({});
 

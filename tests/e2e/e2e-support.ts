@@ -72,13 +72,15 @@ export interface SandboxOptions {
   readonly carts?: number;
   /** Extra YAML appended under the top level (e.g. poller settings). */
   readonly extraYaml?: string;
+  /** How the local bus hands messages to the loader (`bus.delivery`); the default's when absent. */
+  readonly delivery?: 'batch' | 'push';
 }
 
 export async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const dir = await mkdtemp(path.join(tmpdir(), 'changefeed-e2e-'));
   const api = await startDemoApi({ port: 0, carts: options.carts ?? 12, changesPerSecond: 0, seed: 7 });
   const configFile = path.join(dir, 'changefeed.yaml');
-  await writeFile(configFile, configYaml(api.url, options.extraYaml ?? ''));
+  await writeFile(configFile, configYaml(api.url, options.extraYaml ?? '', options.delivery));
   const dataDir = path.join(dir, 'data');
   return {
     dir,
@@ -102,7 +104,7 @@ export async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
 }
 
 /** Small page size so every cycle crosses pages; short backoffs and lease so tests stay quick. */
-export function configYaml(apiUrl: string, extra: string): string {
+export function configYaml(apiUrl: string, extra: string, delivery?: 'batch' | 'push'): string {
   return `backend: local
 sources:
   - name: carts
@@ -136,7 +138,7 @@ bus:
   minBackoff: 20ms
   maxBackoff: 100ms
   maxDeliveryAttempts: 3
-${extra}`;
+${delivery === undefined ? '' : `  delivery: ${delivery}\n`}${extra}`;
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -19,6 +19,8 @@ export interface CliContext extends CliIo {
   readonly afterPublish?: () => Promise<void> | void;
   /** Test seam: after a `dlq replay` step was published, before its dead letters are removed (see failpoints.ts). */
   readonly afterReplayPublish?: () => Promise<void> | void;
+  /** Test seam: after a delivered batch is in the warehouse, before the bus records its acks. */
+  readonly afterAppend?: () => Promise<void> | void;
 }
 
 function integer(name: string, min: number, max: number): (value: string) => number {

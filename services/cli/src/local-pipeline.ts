@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { DuckDbWarehouse, SqliteLocalBus, SqliteSnapshotStore } from '@changefeed/shared/adapters/local';
+import {
+  DuckDbWarehouse,
+  SqliteLocalBus,
+  SqliteSnapshotStore,
+  type BatchConsumer,
+} from '@changefeed/shared/adapters/local';
 import { DEFAULTS, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
@@ -9,7 +14,7 @@ import type { Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
 import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
 import type { BatchRunResult } from '@changefeed/batch';
-import { buildLoaderApp, type LoaderApp } from '@changefeed/loader';
+import { buildLoaderApp, createBatchLoader, type BatchLoader, type LoaderApp } from '@changefeed/loader';
 import { Poller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import type { DataDirLayout } from './data-dir';
@@ -26,6 +31,8 @@ export interface LocalPipelineOptions {
   readonly logger: Logger;
   /** Test seam: runs between a publish group's ack and its snapshot commit (see shared/config/failpoints.ts). */
   readonly afterPublish?: () => Promise<void> | void;
+  /** Test seam: runs after a delivered batch is in the warehouse, before the bus records its acks. */
+  readonly afterAppend?: () => Promise<void> | void;
 }
 
 export interface OnceSummary {
@@ -57,6 +64,8 @@ export class LocalPipeline {
     private readonly logger: Logger,
     private readonly clock: Clock,
     private readonly sourceClients: ReadonlyMap<string, HttpSourceClient>,
+    /** Rows written by batch delivery (push delivery counts in the loader's own stats). */
+    private readonly batchStats: { readonly written: number },
   ) {}
 
   /**
@@ -89,9 +98,23 @@ export class LocalPipeline {
       });
       const loaderServer = await listen(loader.app, { port: config.loader.port, host: config.loader.host });
       opened.push({ close: () => loaderServer.close({ force: true }) });
+      const batchLoader = createBatchLoader({
+        sink: warehouse,
+        clock,
+        logger: logger.child({ component: 'loader' }),
+      });
+      const batchStats = { written: 0 };
       const bus = SqliteLocalBus.open({
         file: layout.busFile,
         pushEndpoint: `${loaderServer.url}/pubsub/push`,
+        ...(config.bus.delivery === 'batch'
+          ? {
+              batches: {
+                consume: consumeWith(batchLoader, batchStats, options.afterAppend),
+                batchSize: config.bus.batchSize,
+              },
+            }
+          : {}),
         subscription: LOCAL_SUBSCRIPTION,
         maxDeliveryAttempts: config.bus.maxDeliveryAttempts,
         minBackoffMs: config.bus.minBackoff,
@@ -149,6 +172,7 @@ export class LocalPipeline {
         logger,
         clock,
         sourceClients,
+        batchStats,
       );
     } catch (e: unknown) {
       for (const part of opened.reverse()) await part.close().catch(() => undefined);
@@ -190,7 +214,7 @@ export class LocalPipeline {
     const oldest = bus.oldestPendingAt;
     return {
       at,
-      delivered: this.loader.stats().written,
+      delivered: this.loader.stats().written + this.batchStats.written,
       pending: bus.pending + bus.inFlight,
       deadLettered: bus.deadLettered,
       lagMs: oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest.getTime()),
@@ -235,4 +259,23 @@ export class LocalPipeline {
     }
     this.logger.info('local pipeline closed');
   }
+}
+
+/**
+ * The bus's in-process consumer: the loader's batch core, its outcomes as the bus's results.
+ * Written and rejected messages are stored (acked); failed ones are delivered again.
+ */
+function consumeWith(
+  load: BatchLoader,
+  stats: { written: number },
+  afterAppend: (() => Promise<void> | void) | undefined,
+): BatchConsumer {
+  return async (messages) => {
+    const outcomes = await load(messages);
+    await afterAppend?.();
+    return outcomes.map((o) => {
+      if (o.kind === 'written') stats.written += 1;
+      return o.kind === 'failed' ? { ok: false, error: errorMessage(o.error) } : { ok: true };
+    });
+  };
 }

@@ -11,6 +11,7 @@ import { runCli } from './cli';
 async function main(): Promise<void> {
   let afterPublish: (() => void) | undefined;
   let afterReplayPublish: (() => void) | undefined;
+  let afterAppend: (() => void) | undefined;
   try {
     const failpoints = parseFailpoints(process.env['CHANGEFEED_FAILPOINT']);
     const kill = (): void => {
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     };
     afterPublish = failpointHook(failpoints, FAILPOINTS.pollerAfterPublish, kill);
     afterReplayPublish = failpointHook(failpoints, FAILPOINTS.dlqAfterRepublish, kill);
+    afterAppend = failpointHook(failpoints, FAILPOINTS.loaderAfterAppend, kill);
   } catch (e: unknown) {
     process.stderr.write(`changefeed: ${errorMessage(e)}\n`);
     process.exit(2);
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     exampleConfig: path.resolve(__dirname, '..', '..', '..', 'examples', 'changefeed.local.yaml'),
     afterPublish,
     afterReplayPublish,
+    afterAppend,
   });
   // Exit explicitly once stdout is flushed: a stray keep-alive socket must not keep a finished
   // `run --once` alive.

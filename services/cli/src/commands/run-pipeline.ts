@@ -16,6 +16,7 @@ export interface PipelineContext extends CliIo {
   readonly signal: AbortSignal;
   readonly clock: Clock;
   readonly afterPublish?: () => Promise<void> | void;
+  readonly afterAppend?: () => Promise<void> | void;
 }
 
 export interface PipelineRunOptions {
@@ -74,6 +75,7 @@ async function runWithLogger(
       clock: ctx.clock,
       logger,
       afterPublish: ctx.afterPublish,
+      afterAppend: ctx.afterAppend,
     });
   } catch (e: unknown) {
     ctx.stderr.write(`changefeed: cannot start: ${errorMessage(e)}\n`);
