@@ -1,5 +1,6 @@
 import { generateCart, generateProducts } from '@changefeed/cli';
 import { buildPushEnvelope, changeToMessage, eventId } from '@changefeed/shared/events';
+import type { OutboundMessage } from '@changefeed/shared/ports';
 
 /** What the local bus names its subscription (services/cli/src/local-pipeline.ts). */
 const SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
@@ -7,44 +8,50 @@ export const BENCH_SOURCE = 'bench_carts';
 /** Rows land in `<table>_changes` of the warehouse. */
 export const BENCH_TABLE = 'bench_carts';
 const SEED = 6;
+const BENCH_TIME = new Date('2026-01-01T00:00:00.000Z');
 
 /**
- * Pub/Sub push bodies as the local bus sends them: a binary-mode CloudEvent (context attributes
- * as `ce-*` message attributes, the cart record as base64 data) in a push envelope. Body `i` is
- * an update of cart `first + i` with its own event id, so no two bodies of one call share an
- * event id or an entity, and the warehouse's dedup by event id never short-circuits a write.
+ * Bus messages as the poller publishes them: a binary-mode CloudEvent (context attributes as
+ * `ce-*` message attributes, the cart record as data). Message `i` is an update of cart
+ * `first + i` with its own event id, so no two messages of one call share an event id or an
+ * entity, and the warehouse's dedup by event id never short-circuits a write.
  */
-export function buildPushBodies(count: number, first = 0): Buffer[] {
+export function buildMessages(count: number, first = 0): OutboundMessage[] {
   const products = generateProducts(SEED);
-  const time = new Date('2026-01-01T00:00:00.000Z');
-  const bodies: Buffer[] = [];
+  const messages: OutboundMessage[] = [];
   for (let i = 0; i < count; i++) {
     const cartId = first + i + 1;
-    const record = generateCart(SEED, cartId, products);
     const entityId = String(cartId);
-    const id = eventId(BENCH_SOURCE, entityId, 2, 'updated', `bench-${cartId}`);
-    const message = changeToMessage({
-      id,
-      type: 'updated',
-      source: BENCH_SOURCE,
-      table: BENCH_TABLE,
-      entityId,
-      version: 2,
-      time,
-      record,
-    });
+    messages.push(
+      changeToMessage({
+        id: eventId(BENCH_SOURCE, entityId, 2, 'updated', `bench-${cartId}`),
+        type: 'updated',
+        source: BENCH_SOURCE,
+        table: BENCH_TABLE,
+        entityId,
+        version: 2,
+        time: BENCH_TIME,
+        record: generateCart(SEED, cartId, products),
+      }),
+    );
+  }
+  return messages;
+}
+
+/** Pub/Sub push bodies as the local bus sends them: `buildMessages` in push envelopes. */
+export function buildPushBodies(count: number, first = 0): Buffer[] {
+  return buildMessages(count, first).map((message, i) => {
     const envelope = buildPushEnvelope({
-      messageId: String(cartId),
+      messageId: String(first + i + 1),
       subscription: SUBSCRIPTION,
       data: message.data,
       attributes: message.attributes,
-      publishTime: time,
+      publishTime: BENCH_TIME,
       orderingKey: message.orderingKey,
       deliveryAttempt: 1,
     });
-    bodies.push(Buffer.from(JSON.stringify(envelope), 'utf8'));
-  }
-  return bodies;
+    return Buffer.from(JSON.stringify(envelope), 'utf8');
+  });
 }
 
 /**

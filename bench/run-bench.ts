@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BenchOptions, SectionResult } from './bench-types';
 import { benchCurrentState } from './current-state';
+import { benchDelivery } from './delivery';
 import { benchDiffEngine } from './diff-engine';
 import { benchIndexMemory } from './index-memory';
 import { benchLoaderPush } from './loader-push';
@@ -11,10 +12,10 @@ import { benchEndToEnd } from './local-e2e';
 import { REPO_ROOT } from './measure';
 import { renderMarkdown, renderText, type BenchRun } from './render-results';
 
-const SECTIONS = ['diff', 'loader', 'index', 'current', 'e2e'] as const;
+const SECTIONS = ['diff', 'loader', 'delivery', 'index', 'current', 'e2e'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
-const USAGE = `npm run bench -- [--only diff,loader,index,current,e2e] [--runs N] [--quick] [--no-dlt] [--out DIR]
+const USAGE = `npm run bench -- [--only diff,loader,delivery,index,current,e2e] [--runs N] [--quick] [--no-dlt] [--out DIR]
 
   --only     sections to run (default: all)
   --runs     measured runs per figure, after one warm-up (default 5; the end-to-end and index
@@ -108,6 +109,8 @@ function runSection(id: SectionId, options: BenchOptions, flags: Flags): Promise
       return benchDiffEngine(options);
     case 'loader':
       return benchLoaderPush(options);
+    case 'delivery':
+      return benchDelivery(options);
     case 'index':
       return benchIndexMemory(options);
     case 'current':

@@ -66,7 +66,7 @@ export const DEFAULTS = {
    */
   busDelivery: 'batch',
   /** Messages per batch in `batch` delivery (one per ordering key); one batch is in flight at a time. */
-  busBatchSize: 2_000,
+  busBatchSize: 10_000,
   /** A push request that takes longer than this counts as a failed delivery. */
   busAckDeadlineMs: 10_000,
   /** How often the dispatcher looks for due messages when it has nothing to do. */

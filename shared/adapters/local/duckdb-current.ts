@@ -1,10 +1,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ChangeRow } from '../../ports';
 import {
+  CHANGES_TABLE,
   CURRENT_STATE,
   changesTableName,
-  compareLatest,
-  currentColumns,
   currentTableName,
   duplicateFirstOrder,
   earliestFirstOrder,
@@ -13,7 +12,6 @@ import {
   latestFirstOrder,
   sameEntity,
   TOMBSTONE_COLUMN_NAMES,
-  type Column,
 } from '../../warehouse';
 import { appendCell, createTableSql, ident, relationKind } from './duckdb-tables';
 
@@ -32,15 +30,10 @@ export function tombstonesTableName(table: string): string {
   return `_changefeed_${table}_tombstones`;
 }
 
-/** The per-connection staging table for a batch's winning events. */
+/** The per-connection staging table of a batch's rows. */
 const STAGE = '_changefeed_current_stage';
 /** The staged events that beat what `_current` and the tombstones hold. */
 const WINNERS = '_changefeed_current_winners';
-
-const STAGE_COLUMNS: readonly Column<ChangeRow>[] = [
-  ...currentColumns(),
-  { name: 'event_type', type: 'string', description: 'created, updated or deleted.', value: (r) => r.event_type },
-];
 
 const TOMBSTONE_COLUMNS = TOMBSTONE_COLUMN_NAMES;
 
@@ -110,31 +103,20 @@ export async function ensureCurrentTable(
   return kind === 'view' ? 'migrated' : 'created';
 }
 
-/** The latest of `rows` per entity (a batch often holds several events of one entity). */
-export function latestPerEntity(rows: readonly ChangeRow[]): ChangeRow[] {
-  const latest = new Map<string, ChangeRow>();
-  for (const row of rows) {
-    // A NUL cannot occur in a source name (the config schema allows [a-z0-9_]).
-    const key = `${row.source}\u0000${row.entity_id}`;
-    const held = latest.get(key);
-    if (held === undefined || compareLatest(row, held) < 0) latest.set(key, row);
-  }
-  return [...latest.values()];
-}
-
 /**
- * Creates the connection's stage table for `upsertCurrent`, once, outside any transaction: a
- * temporary table created inside the append's transaction would vanish with its rollback.
+ * Creates the connection's stage table, once, outside any transaction: a temporary table created
+ * inside the append's transaction would vanish with its rollback.
  */
 export async function createCurrentStage(c: DuckDBConnection): Promise<void> {
-  await c.run(createTableSql(STAGE, { columns: STAGE_COLUMNS }, true));
+  await c.run(createTableSql(STAGE, CHANGES_TABLE, true));
 }
 
 /**
- * Applies `rows` (already appended to `<table>_changes` in the same transaction) to
- * `<table>_current` and its tombstones with a handful of set-based statements: the batch's
- * latest event per entity is staged, kept where it beats both the entity's row and its
- * tombstone, and replaces them. The stage must exist (`createCurrentStage`).
+ * Appends `rows` to `<table>_changes` and applies them to `<table>_current` and its tombstones,
+ * inside the caller's transaction. The rows cross from JavaScript once, into the stage (each value
+ * checked there; a bad one rejects the call with `WAREHOUSE.INVALID_ROW`), and everything else is
+ * SQL over the stage: the copy into `_changes`, then the batch's latest event per entity, kept
+ * where it beats both the entity's row and its tombstone, replacing them.
  *
  * DuckDB changes rows by scanning, so each statement that touches `_current` costs a scan of
  * it (about 5 ms per 100k entities here): the winners are found in one join, which also picks
@@ -142,27 +124,44 @@ export async function createCurrentStage(c: DuckDBConnection): Promise<void> {
  * again. Row ids are stable within a transaction (nothing checkpoints in the middle of one).
  * The tombstones are joined only when there are any, or the batch deletes something.
  */
-export async function upsertCurrent(c: DuckDBConnection, table: string, rows: readonly ChangeRow[]): Promise<void> {
-  const winners = latestPerEntity(rows);
-  if (winners.length === 0) return;
+export async function appendChangesAndCurrent(
+  c: DuckDBConnection,
+  table: string,
+  rows: readonly ChangeRow[],
+  where: (index: number) => string,
+): Promise<void> {
+  if (rows.length === 0) return;
   const current = ident(currentTableName(table));
   const tombstones = ident(tombstonesTableName(table));
   const stage = ident(STAGE);
   await c.run(`DELETE FROM ${stage}`);
   const appender = await c.createAppender(STAGE, 'main', 'temp');
   try {
-    winners.forEach((row) => {
-      for (const column of STAGE_COLUMNS) appendCell(appender, column, row, () => `event ${row.event_id}`);
+    rows.forEach((row, index) => {
+      for (const column of CHANGES_TABLE.columns) appendCell(appender, column, row, () => where(index));
       appender.endRow();
     });
     appender.flushSync();
+  } catch (e: unknown) {
+    try {
+      // Drop the half-built row so closing does not try to flush it.
+      appender.clear();
+    } catch {
+      // The rollback discards whatever the appender still holds.
+    }
+    throw e;
   } finally {
     appender.closeSync();
   }
-  const deletes = winners.some((row) => row.event_type === CURRENT_STATE.deletionType);
+  const changeColumns = list(CHANGES_TABLE.columns.map((col) => col.name));
+  await c.run(`INSERT INTO ${ident(changesTableName(table))} (${changeColumns}) SELECT ${changeColumns} FROM ${stage}`);
+  const deletes = rows.some((row) => row.event_type === CURRENT_STATE.deletionType);
   const withTombstones = deletes || (await hasRows(c, tombstones));
+  // A batch often holds several events of one entity: its latest one is the candidate.
+  const latest = `(SELECT * FROM ${stage}
+  QUALIFY row_number() OVER (PARTITION BY ${list(CURRENT_STATE.key)} ORDER BY ${latestFirstOrder(ident)}) = 1)`;
   await c.run(`CREATE OR REPLACE TEMP TABLE ${ident(WINNERS)} AS
-SELECT s.*, c.rowid AS _current_rowid${withTombstones ? ', d.rowid AS _tombstone_rowid' : ''} FROM ${stage} AS s
+SELECT s.*, c.rowid AS _current_rowid${withTombstones ? ', d.rowid AS _tombstone_rowid' : ''} FROM ${latest} AS s
 LEFT JOIN ${current} AS c ON ${sameEntity('c', 's', ident)}
 ${withTombstones ? `LEFT JOIN ${tombstones} AS d ON ${sameEntity('d', 's', ident)}` : ''}
 WHERE (c.entity_id IS NULL OR ${isLater('s', 'c', ident)})${

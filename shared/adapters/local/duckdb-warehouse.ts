@@ -14,7 +14,7 @@ import {
   changesTableName,
   type TableSpec,
 } from '../../warehouse';
-import { createCurrentStage, ensureCurrentTable, historyViewSql, upsertCurrent } from './duckdb-current';
+import { appendChangesAndCurrent, createCurrentStage, ensureCurrentTable, historyViewSql } from './duckdb-current';
 import { messageOf, openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
@@ -100,12 +100,8 @@ export class DuckDbWarehouse implements Warehouse {
     return this.write(`appending ${rows.length} rows to "${changes}"`, async () => {
       if (rows.length === 0) return;
       await this.ensureChangesTable(table);
-      await this.appendRows(
-        changes,
-        CHANGES_TABLE,
-        rows,
-        (row) => `event ${row.event_id}`,
-        (c) => upsertCurrent(c, table, rows),
+      await this.transaction((c) =>
+        appendChangesAndCurrent(c, table, rows, (i) => `${changes} row ${i} (event ${rows[i]?.event_id ?? '?'})`),
       );
     });
   }

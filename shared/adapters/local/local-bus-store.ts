@@ -140,14 +140,10 @@ export class LocalBusStore {
         `INSERT INTO messages (seq, message_id, ordering_key, data, attributes, publish_time, enqueued_at, ready_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      // Covered by messages_ready: finding the due ones reads no message bodies.
-      dueSeqs: db
-        .prepare<[number, number], number>(
-          `SELECT seq FROM messages WHERE ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at, seq LIMIT ?`,
-        )
-        .pluck(),
-      bySeq: db.prepare<[number], MessageRow>(
-        `SELECT seq, message_id, ordering_key, data, attributes, publish_time, attempts FROM messages WHERE seq = ?`,
+      // Found through messages_ready, in due order; one statement for the rows, not one per row.
+      dueRows: db.prepare<[number, number], MessageRow>(
+        `SELECT seq, message_id, ordering_key, data, attributes, publish_time, attempts FROM messages
+         WHERE ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at, seq LIMIT ?`,
       ),
       nextReadyAfter: db
         .prepare<[number], number | null>(`SELECT MIN(ready_at) FROM messages WHERE ready_at > ?`)
@@ -248,11 +244,10 @@ export class LocalBusStore {
         this.add(Counter.queued, -removed);
         if (limit <= 0) return [];
         const claimed: ClaimedMessage[] = [];
-        for (const seq of this.statements.dueSeqs.all(now, limit + inFlight.size)) {
+        for (const row of this.statements.dueRows.iterate(now, limit + inFlight.size)) {
           if (claimed.length === limit) break;
-          if (inFlight.has(seq)) continue;
-          const row = this.statements.bySeq.get(seq);
-          if (row !== undefined) claimed.push(toClaimed(row));
+          if (inFlight.has(row.seq)) continue;
+          claimed.push(toClaimed(row));
         }
         return claimed;
       },
