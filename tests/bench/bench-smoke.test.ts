@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BenchOptions, SectionResult } from '../../bench/bench-types';
 import { benchCurrentState } from '../../bench/current-state';
+import { benchDelivery } from '../../bench/delivery';
 import { benchDiffEngine } from '../../bench/diff-engine';
 import { benchIndexMemory } from '../../bench/index-memory';
 import { benchLoaderPush } from '../../bench/loader-push';
@@ -61,6 +62,15 @@ describe('npm run bench, smoke run (--quick)', () => {
     const section = await benchEndToEnd({ ...options, withDlt: false });
     expectWellFormed(section);
     expect(section.figures.map((f) => f.label)).toContain('10% churn cycle: changefeed, poll start → last row visible');
+  }, 120_000);
+
+  it('delivery: the bus delivers every message in batches into DuckDB, checked against the rows it holds', async () => {
+    const section = await benchDelivery(options);
+    expectWellFormed(section);
+    expect(section.targets.map((t) => t.label)).toEqual([
+      'delivery ≥ 50,000 events/s',
+      'delivery ≥ 0.3× the bare DuckDB appender',
+    ]);
   }, 120_000);
 
   it('current state: the maintained table and the old view agree on the entity count at each history size', async () => {

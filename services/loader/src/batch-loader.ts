@@ -1,8 +1,9 @@
 import { DEFAULTS } from '@changefeed/shared/config';
-import { AppError, ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
+import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
 import { parseChangeMessage, type PushedMessage } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+import { appendIsolating } from './isolating-append';
 import { toChangeRow } from './row-mapping';
 import { truncateUtf8 } from './truncate-utf8';
 
@@ -27,9 +28,6 @@ export interface BatchLoaderDeps {
  * never rejects.
  */
 export type BatchLoader = (messages: readonly PushedMessage[]) => Promise<MessageOutcome[]>;
-
-/** Errors a warehouse raises for one row that no retry can store. */
-const ROW_ERRORS: ReadonlySet<string> = new Set(['WAREHOUSE.INVALID_ROW', 'WAREHOUSE.ROW_TOO_LARGE']);
 
 /**
  * The loader's core: a batch of messages → decoded rows → one warehouse append per table.
@@ -61,44 +59,45 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
     };
   }
 
-  /** Appends `items`, halving around rows the warehouse refuses for good. */
-  async function appendIsolating(
+  /** Appends the rows of one table, halving around rows the warehouse refuses for good. */
+  async function appendTable(
     table: string,
     items: readonly Decoded[],
     outcomes: MessageOutcome[],
     refused: { index: number; row: RejectedRow }[],
     receivedAt: Date,
   ): Promise<void> {
-    try {
-      await deps.sink.appendChanges(
+    const results = await appendIsolating(items, (part) =>
+      deps.sink.appendChanges(
         table,
-        items.map((i) => i.row),
-      );
-      for (const i of items) {
-        outcomes[i.index] = { kind: 'written', messageId: i.row.message_id, eventId: i.row.event_id };
+        part.map((i) => i.row),
+      ),
+    );
+    let failure: unknown;
+    results.forEach((result, k) => {
+      const item = items[k];
+      if (item === undefined) return;
+      if (result.ok) {
+        outcomes[item.index] = { kind: 'written', messageId: item.row.message_id, eventId: item.row.event_id };
+      } else if (result.refused) {
+        refused.push({ index: item.index, row: rejectedRow(item.message, receivedAt, errorMessage(result.error)) });
+      } else {
+        failure = result.error;
+        outcomes[item.index] = {
+          kind: 'failed',
+          messageId: item.row.message_id,
+          error: result.error,
+          retryable: isRetryable(result.error),
+        };
       }
-    } catch (e: unknown) {
-      const code = e instanceof AppError ? e.code : undefined;
-      if (code === undefined || !ROW_ERRORS.has(code)) {
-        for (const i of items) {
-          outcomes[i.index] = { kind: 'failed', messageId: i.row.message_id, error: e, retryable: isRetryable(e) };
-        }
-        log.error('append failed; the bus will redeliver these messages', {
-          table,
-          messages: items.length,
-          error: errorMessage(e),
-          retryable: isRetryable(e),
-        });
-        return;
-      }
-      const [only] = items;
-      if (items.length === 1 && only !== undefined) {
-        refused.push({ index: only.index, row: rejectedRow(only.message, receivedAt, errorMessage(e)) });
-        return;
-      }
-      const half = Math.ceil(items.length / 2);
-      await appendIsolating(table, items.slice(0, half), outcomes, refused, receivedAt);
-      await appendIsolating(table, items.slice(half), outcomes, refused, receivedAt);
+    });
+    if (failure !== undefined) {
+      log.error('append failed; the bus will redeliver these messages', {
+        table,
+        messages: results.filter((r) => !r.ok && !r.refused).length,
+        error: errorMessage(failure),
+        retryable: isRetryable(failure),
+      });
     }
   }
 
@@ -120,9 +119,7 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
       }
     });
     // Tables are appended concurrently: the warehouses serialize writes per table, not across them.
-    await Promise.all(
-      [...byTable].map(([table, items]) => appendIsolating(table, items, outcomes, rejected, receivedAt)),
-    );
+    await Promise.all([...byTable].map(([table, items]) => appendTable(table, items, outcomes, rejected, receivedAt)));
     if (rejected.length > 0) {
       try {
         await deps.sink.appendRejected(rejected.map((r) => r.row));

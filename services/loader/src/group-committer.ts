@@ -1,5 +1,6 @@
 import { AppError } from '@changefeed/shared/errors';
 import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+import { appendIsolating, type RowResult } from './isolating-append';
 
 /** How rows are grouped; `loader.groupCommitMaxRows` and `loader.groupCommitMaxDelay` in the config. */
 export interface GroupCommitterOptions {
@@ -26,7 +27,8 @@ export const COMMITTER_CLOSED = 'LOADER.CLOSING';
  * appended concurrently.
  *
  * A failed append rejects every row of that group with the sink's error, so each request answers
- * 5xx and the bus redelivers it; the next group is tried independently.
+ * 5xx and the bus redelivers it; the next group is tried independently. A row the warehouse
+ * refuses for good is isolated (`appendIsolating`): only its submitter gets the error.
  */
 export class GroupCommitter {
   private readonly changeLanes = new Map<string, Lane<ChangeRow>>();
@@ -37,15 +39,26 @@ export class GroupCommitter {
     private readonly sink: Pick<RowSink, 'appendChanges' | 'appendRejected'>,
     private readonly options: GroupCommitterOptions,
   ) {
-    this.rejectedLane = new Lane((rows) => this.sink.appendRejected(rows), options);
+    this.rejectedLane = new Lane(async (rows) => {
+      try {
+        await this.sink.appendRejected(rows);
+        return rows.map(() => ({ ok: true }));
+      } catch (e: unknown) {
+        return rows.map(() => ({ ok: false, refused: false, error: e }));
+      }
+    }, options);
   }
 
-  /** Resolves once `row` was durably appended to `<table>_changes`; rejects with the sink's error. */
+  /**
+   * Resolves once `row` was durably appended to `<table>_changes`; rejects with the sink's error.
+   * A row the warehouse refuses for good (`WAREHOUSE.INVALID_ROW`, `WAREHOUSE.ROW_TOO_LARGE`) is
+   * found by halving its group, and only its own submitter gets that error: its neighbours land.
+   */
   submit(table: string, row: ChangeRow): Promise<void> {
     if (this.closed) return Promise.reject(closedError());
     let lane = this.changeLanes.get(table);
     if (lane === undefined) {
-      lane = new Lane((rows) => this.sink.appendChanges(table, rows), this.options);
+      lane = new Lane((rows) => appendIsolating(rows, (part) => this.sink.appendChanges(table, part)), this.options);
       this.changeLanes.set(table, lane);
     }
     return lane.add(row);
@@ -83,18 +96,22 @@ function closedError(): AppError {
   return new AppError(COMMITTER_CLOSED, 'the loader is shutting down', { retryable: true });
 }
 
+/** One submitted row and how its submitter's promise settles. */
+interface Entry<T> {
+  readonly row: T;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
 interface Group<T> {
-  readonly rows: T[];
+  readonly rows: Entry<T>[];
   /** Becomes true when full, when its delay ran out, or on flush; only due groups are appended. */
   due: boolean;
   /** Cancels the delay once the group is due for another reason. */
   readonly delay: AbortController;
-  /** What every submitter of this group awaits. */
-  readonly done: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (e: unknown) => void;
-  /** Like `done` but never rejects, for flush(). */
+  /** Resolves once the group's append finished, whatever became of its rows; for flush(). */
   readonly settled: Promise<void>;
+  readonly finish: () => void;
 }
 
 /**
@@ -106,16 +123,18 @@ class Lane<T> {
   private inFlight: Group<T> | undefined;
 
   constructor(
-    private readonly write: (rows: readonly T[]) => Promise<void>,
+    /** One result per row, in order; never rejects. */
+    private readonly write: (rows: readonly T[]) => Promise<readonly RowResult[]>,
     private readonly options: GroupCommitterOptions,
   ) {}
 
   add(row: T): Promise<void> {
     let group = this.queue.at(-1);
     if (group === undefined || group.rows.length >= this.options.maxRows) group = this.open();
-    group.rows.push(row);
-    if (group.rows.length >= this.options.maxRows) this.markDue(group);
-    return group.done;
+    const target = group;
+    const done = new Promise<void>((resolve, reject) => target.rows.push({ row, resolve, reject }));
+    if (target.rows.length >= this.options.maxRows) this.markDue(target);
+    return done;
   }
 
   pendingRows(): number {
@@ -131,24 +150,11 @@ class Lane<T> {
   }
 
   private open(): Group<T> {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
+    let finish!: () => void;
+    const settled = new Promise<void>((resolve) => {
+      finish = resolve;
     });
-    const group: Group<T> = {
-      rows: [],
-      due: false,
-      delay: new AbortController(),
-      done,
-      resolve,
-      reject,
-      settled: done.then(
-        () => undefined,
-        () => undefined,
-      ),
-    };
+    const group: Group<T> = { rows: [], due: false, delay: new AbortController(), settled, finish };
     this.queue.push(group);
     this.options.clock.sleep(this.options.maxDelayMs, group.delay.signal).then(
       () => this.markDue(group),
@@ -176,11 +182,16 @@ class Lane<T> {
 
   private async append(group: Group<T>): Promise<void> {
     try {
-      await this.write(group.rows);
-      group.resolve();
+      const results = await this.write(group.rows.map((e) => e.row));
+      group.rows.forEach((entry, i) => {
+        const result = results[i];
+        if (result?.ok === true) entry.resolve();
+        else entry.reject(result === undefined ? new Error('the append gave no result for this row') : result.error);
+      });
     } catch (e: unknown) {
-      group.reject(e);
+      for (const entry of group.rows) entry.reject(e);
     } finally {
+      group.finish();
       this.inFlight = undefined;
       this.pump();
     }

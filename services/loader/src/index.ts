@@ -1,6 +1,7 @@
 export * from './app';
 export * from './batch-loader';
 export * from './group-committer';
+export * from './isolating-append';
 export * from './push-handler';
 export * from './row-mapping';
 export * from './truncate-utf8';

@@ -4,6 +4,7 @@ import { parseChangeMessage, parsePushEnvelope } from '@changefeed/shared/events
 import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow } from '@changefeed/shared/ports';
 import type { GroupCommitter } from './group-committer';
+import { isRowError } from './isolating-append';
 import { toChangeRow } from './row-mapping';
 import { truncateUtf8 } from './truncate-utf8';
 
@@ -122,6 +123,8 @@ export function createPushHandler(deps: PushHandlerDeps): PushHandler {
     try {
       await deps.committer.submit(table, row);
     } catch (e: unknown) {
+      // A row the warehouse will never store is kept in _rejected like any other poison message.
+      if (isRowError(e)) return reject(request, receivedAt, e.message);
       return fail(e, ids);
     }
     log.debug('push message written', ids);

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { buildLoaderApp, type Authenticate, type LoaderApp } from '@changefeed/loader';
+import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
 import { loaderSchema } from '@changefeed/shared/config';
 import { AppError } from '@changefeed/shared/errors';
 import type { PushEnvelope } from '@changefeed/shared/events';
@@ -366,6 +367,43 @@ describe('group commit over HTTP', () => {
         .map((r) => r.entity_id)
         .sort(),
     ).toEqual(changes.map((c) => c.entityId).sort());
+  });
+
+  it('on DuckDB: a row the warehouse refuses for good is rejected alone (204, in _rejected); the requests grouped with it land', async () => {
+    const warehouse = await DuckDbWarehouse.open(':memory:');
+    try {
+      const loader = buildLoaderApp({
+        rowSink: warehouse,
+        logger: captureLog('loader').logger,
+        clock: new FakeClock('2026-11-23T10:00:00.000Z'),
+        config: loaderSchema.parse({ groupCommitMaxDelay: 0 }),
+      });
+      const server = await listen(loader.app, { port: 0 });
+      started.push(server);
+      // delivery_attempt is a 32-bit column: this request's row can never be stored.
+      const bodies = Array.from({ length: 10 }, (_, i) =>
+        pushBodyFor(cartChange(i + 1), i === 6 ? { deliveryAttempt: 2 ** 31 } : {}),
+      );
+      const statuses = await Promise.all(
+        bodies.map(async (body) => {
+          const res = await request(server.url)
+            .post('/pubsub/push')
+            .set('content-type', 'application/json')
+            .send(JSON.stringify(body));
+          return res.status;
+        }),
+      );
+      expect(statuses).toEqual(bodies.map(() => 204));
+      expect(await warehouse.query('SELECT entity_id FROM carts_changes ORDER BY entity_id::INTEGER')).toEqual(
+        [1, 2, 3, 4, 5, 6, 8, 9, 10].map((n) => ({ entity_id: String(n) })),
+      );
+      const [rejected] = await warehouse.query('SELECT message_id, reason FROM _rejected');
+      expect(rejected).toEqual({ message_id: 'm-7-2', reason: expect.stringMatching(/delivery_attempt/) as unknown });
+      expect(loader.stats()).toMatchObject({ written: 9, rejected: 1, failed: 0 });
+      await loader.close();
+    } finally {
+      await warehouse.close();
+    }
   });
 
   it('splits groups at groupCommitMaxRows', async () => {
