@@ -7,3 +7,4 @@ export * from './bigquery-warehouse';
 export * from './firestore-snapshot-store';
 export * from './gcp-runtime';
 export * from './pubsub-names';
+export * from './pubsub-pull-consumer';

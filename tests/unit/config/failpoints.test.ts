@@ -29,7 +29,7 @@ describe('failpoints (test hooks)', () => {
   it('an unknown name or action is refused with the variable and the known names', () => {
     expect(() => parseFailpoints('poller.before-publish:kill')).toThrow(ValidationError);
     expect(() => parseFailpoints('poller.before-publish:kill')).toThrow(
-      'CHANGEFEED_FAILPOINT: unknown failpoint "poller.before-publish" (known: poller.after-publish, dlq.after-republish)',
+      'CHANGEFEED_FAILPOINT: unknown failpoint "poller.before-publish" (known: poller.after-publish, dlq.after-republish, loader.after-append)',
     );
     expect(() => parseFailpoints('poller.after-publish:explode')).toThrow(
       'CHANGEFEED_FAILPOINT: action for "poller.after-publish" must be kill or throw, got "explode"',

@@ -1,0 +1,141 @@
+import type { Message, Subscription } from '@google-cloud/pubsub';
+import { errorMessage } from '../../errors';
+import type { PushedMessage } from '../../events/push-envelope';
+import type { Logger } from '../../log';
+
+/** One outcome per message of a batch, in order: `ok` acks it, anything else nacks it (redelivery). */
+export type PullResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/** Loads a batch; a rejection nacks every message of it. */
+export type PullBatchConsumer = (messages: readonly PushedMessage[]) => Promise<readonly PullResult[]>;
+
+export interface PullConsumerOptions {
+  /** A batch is loaded once it holds this many messages... */
+  readonly batchMaxMessages: number;
+  /** ...or this long after its first message arrived. */
+  readonly batchMaxDelayMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * The loader's pull delivery: messages from a Pub/Sub StreamingPull subscription (the official
+ * client's `Subscription`, whose flow control bounds what is outstanding) gathered into batches
+ * of up to `batchMaxMessages` or `batchMaxDelayMs`, each loaded in one call, then each message
+ * acked only once the load said its row is durable, and nacked otherwise so that Pub/Sub
+ * redelivers it (and, under the subscription's dead-letter policy, dead-letters it after its own
+ * attempts). One batch loads at a time; messages arriving meanwhile form the next one. With
+ * message ordering the client hands over a key's messages in order, and a nack makes Pub/Sub
+ * redeliver that message and the key's later ones.
+ * https://cloud.google.com/pubsub/docs/pull, https://cloud.google.com/pubsub/docs/ordering
+ */
+export class PubSubPullConsumer {
+  private buffer: Message[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private loading: Promise<void> | undefined;
+  private closing = false;
+  private readonly onMessage = (message: Message): void => this.receive(message);
+  private readonly onError = (e: unknown): void => {
+    this.options.logger.error('pull subscription error; the client retries the stream', { error: errorMessage(e) });
+  };
+  private received = 0;
+  private acked = 0;
+  private nacked = 0;
+
+  constructor(
+    private readonly subscription: Subscription,
+    private readonly consume: PullBatchConsumer,
+    private readonly options: PullConsumerOptions,
+  ) {}
+
+  /** Opens the stream: the client starts pulling as soon as a message listener is attached. */
+  start(): void {
+    this.subscription.on('error', this.onError);
+    this.subscription.on('message', this.onMessage);
+  }
+
+  stats(): { readonly received: number; readonly acked: number; readonly nacked: number; readonly buffered: number } {
+    return { received: this.received, acked: this.acked, nacked: this.nacked, buffered: this.buffer.length };
+  }
+
+  /**
+   * SIGTERM: stops taking messages (any still arriving are nacked, to be redelivered elsewhere),
+   * loads and acks what was taken, then closes the stream, which flushes the acks.
+   */
+  async close(): Promise<void> {
+    // The listener stays until the end: the client closes the stream, acks still unsent
+    // included, as soon as its last message listener goes.
+    this.closing = true;
+    clearTimeout(this.timer);
+    while (this.loading !== undefined || this.buffer.length > 0) {
+      if (this.loading === undefined) this.flush();
+      await this.loading;
+    }
+    await this.subscription.close();
+    this.subscription.removeListener('message', this.onMessage);
+    this.subscription.removeListener('error', this.onError);
+  }
+
+  private receive(message: Message): void {
+    this.received += 1;
+    if (this.closing) {
+      message.nack();
+      this.nacked += 1;
+      return;
+    }
+    this.buffer.push(message);
+    if (this.buffer.length >= this.options.batchMaxMessages) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.batchMaxDelayMs);
+  }
+
+  /** Starts loading the buffer unless a load is under way (which flushes again when it ends). */
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.loading !== undefined || this.buffer.length === 0) return;
+    const batch = this.buffer.splice(0, this.options.batchMaxMessages);
+    this.loading = this.load(batch).finally(() => {
+      this.loading = undefined;
+      if (this.buffer.length >= this.options.batchMaxMessages || (this.closing && this.buffer.length > 0)) {
+        this.flush();
+      } else if (this.buffer.length > 0) {
+        this.timer ??= setTimeout(() => this.flush(), this.options.batchMaxDelayMs);
+      }
+    });
+  }
+
+  private async load(batch: readonly Message[]): Promise<void> {
+    let results: readonly PullResult[];
+    try {
+      results = await this.consume(batch.map((m) => toPushedMessage(m, this.subscription.name)));
+    } catch (e: unknown) {
+      results = batch.map(() => ({ ok: false, error: errorMessage(e) }));
+    }
+    batch.forEach((message, i) => {
+      if (results[i]?.ok === true) {
+        message.ack();
+        this.acked += 1;
+      } else {
+        message.nack();
+        this.nacked += 1;
+      }
+    });
+    const failed = results.filter((r) => !r.ok).length;
+    if (failed > 0) {
+      this.options.logger.warn('messages not stored; nacked for redelivery', { messages: batch.length, failed });
+    }
+  }
+}
+
+/** A pulled message in the shape the loader's batch core takes (the push envelope's). */
+function toPushedMessage(message: Message, subscription: string): PushedMessage {
+  return {
+    messageId: message.id,
+    subscription,
+    data: message.data,
+    attributes: message.attributes,
+    publishTime: new Date(message.publishTime.getTime()),
+    orderingKey: message.orderingKey === undefined || message.orderingKey === '' ? null : message.orderingKey,
+    // 0 when the subscription has no dead-letter policy: unknown, not a zeroth attempt.
+    deliveryAttempt: message.deliveryAttempt > 0 ? message.deliveryAttempt : null,
+  };
+}
