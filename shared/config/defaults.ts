@@ -87,6 +87,16 @@ export const DEFAULTS = {
 
   /** GCP resource names, matching terraform/'s defaults. */
   pubsubTopic: 'changefeed-events',
+  /** The loader's pull subscription on the topic (`loader.delivery: pull`). */
+  pubsubLoaderSubscription: 'changefeed-loader-pull',
+  /** Pull: messages leased and not yet acked at once, across batches (the client's flow control). */
+  pullMaxOutstandingMessages: 20_000,
+  /** Pull: bytes leased and not yet acked at once. */
+  pullMaxOutstandingBytes: 100 * 1024 * 1024,
+  /** Pull: a batch is loaded at this many messages... */
+  pullBatchMaxMessages: 5_000,
+  /** ...or this long after its first message. */
+  pullBatchMaxDelayMs: 200,
   pubsubDeadLetterSubscription: 'changefeed-dead-letters-pull',
   /**
    * How long one pull of the dead-letter subscription waits for messages. A pull on an empty

@@ -161,6 +161,17 @@ export const loaderSchema = z
     groupCommitMaxRows: z.number().int().positive().default(DEFAULTS.groupCommitMaxRows),
     groupCommitMaxDelay: durationMs.default(DEFAULTS.groupCommitMaxDelayMs),
     maxBodyBytes: z.number().int().positive().default(DEFAULTS.maxPushBodyBytes),
+    /** gcp: `push` (Pub/Sub push to POST /pubsub/push) or `pull` (StreamingPull, batched). */
+    delivery: z.enum(['push', 'pull']).default('push'),
+    pull: z
+      .strictObject({
+        subscription: z.string().min(3).default(DEFAULTS.pubsubLoaderSubscription),
+        maxOutstandingMessages: z.number().int().positive().default(DEFAULTS.pullMaxOutstandingMessages),
+        maxOutstandingBytes: z.number().int().positive().default(DEFAULTS.pullMaxOutstandingBytes),
+        batchMaxMessages: z.number().int().min(1).max(50_000).default(DEFAULTS.pullBatchMaxMessages),
+        batchMaxDelay: durationMs.default(DEFAULTS.pullBatchMaxDelayMs),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
 import { buildPushEnvelope, changeToMessage, eventId } from '@changefeed/shared/events';
+import { PubSub } from '@google-cloud/pubsub';
 import { freePort } from '../emulators/start-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -97,4 +98,91 @@ sources:
     expect(await exited).toBe(0);
     expect(stderr).toBe('');
   });
+
+  it('in pull mode, loads what the subscription holds in batches, and on SIGTERM acks what it took and exits 0', async () => {
+    if (!existsSync(MAIN)) throw new Error('services/loader/dist is missing: run "npm run build" (npm test does it)');
+    const suffix = Date.now();
+    const dataset = `loader_pull_${suffix}`;
+    const pubsub = new PubSub({ projectId: PROJECT });
+    const [topic] = await pubsub.createTopic(`loader-pull-${suffix}`);
+    const [subscription] = await topic.createSubscription(`loader-pull-${suffix}-sub`, { enableMessageOrdering: true });
+    try {
+      const config = path.join(dir, 'changefeed.yaml');
+      await writeFile(
+        config,
+        `backend: gcp
+gcp:
+  projectId: ${PROJECT}
+  bigquery: { dataset: ${dataset} }
+loader:
+  delivery: pull
+  pull: { subscription: ${subscription.name}, batchMaxMessages: 50, batchMaxDelay: 50ms }
+sources:
+  - name: carts
+    mode: stream
+    request: { url: "http://127.0.0.1:9/carts" }
+    idField: id
+    table: carts
+    current: { mode: merge, compactEvery: 0 }
+`,
+      );
+      const ordered = pubsub.topic(topic.name, { messageOrdering: true });
+      const ids: string[] = [];
+      for (let n = 1; n <= 120; n++) {
+        const id = eventId('carts', String(n), 1, 'created', 'h');
+        ids.push(id);
+        const message = changeToMessage({
+          id,
+          type: 'created',
+          source: 'carts',
+          table: 'carts',
+          entityId: String(n),
+          version: 1,
+          time: new Date('2024-06-01T00:00:00Z'),
+          record: { id: n },
+        });
+        void ordered.publishMessage({
+          data: message.data,
+          attributes: message.attributes,
+          orderingKey: message.orderingKey,
+        });
+      }
+      await ordered.flush();
+
+      const port = await freePort();
+      let stderr = '';
+      const proc = spawn(process.execPath, [MAIN], {
+        env: { ...process.env, CHANGEFEED_CONFIG: config, PORT: String(port), LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = proc;
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+
+      let rows: unknown[][] = [];
+      for (let i = 0; i < 300 && rows.length < 120; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        rows = await bigqueryQuery(`select entity_id from \`${PROJECT}.${dataset}.carts_current\``).catch(() => []);
+      }
+      expect(rows).toHaveLength(120);
+      const batches = await bigqueryQuery(
+        `select count(distinct ingested_at) from \`${PROJECT}.${dataset}.carts_changes\``,
+      );
+      // Batches, not a row at a time: at most 50 per batch, so at least 3 and far fewer than 120.
+      expect(Number(batches[0]?.[0])).toBeLessThan(60);
+
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toBe('');
+      // Every message was acked: the changes table holds each event once.
+      const perEvent = await bigqueryQuery(
+        `select count(*), count(distinct event_id) from \`${PROJECT}.${dataset}.carts_changes\``,
+      );
+      expect(perEvent).toEqual([['120', '120']]);
+    } finally {
+      await subscription.delete().catch(() => undefined);
+      await topic.delete().catch(() => undefined);
+      await pubsub.close();
+    }
+  }, 90_000);
 });

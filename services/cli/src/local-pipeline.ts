@@ -14,7 +14,13 @@ import type { Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
 import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
 import type { BatchRunResult } from '@changefeed/batch';
-import { buildLoaderApp, createBatchLoader, type BatchLoader, type LoaderApp } from '@changefeed/loader';
+import {
+  buildLoaderApp,
+  createBatchLoader,
+  deliveryResults,
+  type BatchLoader,
+  type LoaderApp,
+} from '@changefeed/loader';
 import { Poller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import type { DataDirLayout } from './data-dir';
@@ -273,9 +279,7 @@ function consumeWith(
   return async (messages) => {
     const outcomes = await load(messages);
     await afterAppend?.();
-    return outcomes.map((o) => {
-      if (o.kind === 'written') stats.written += 1;
-      return o.kind === 'failed' ? { ok: false, error: errorMessage(o.error) } : { ok: true };
-    });
+    stats.written += outcomes.filter((o) => o.kind === 'written').length;
+    return deliveryResults(outcomes);
   };
 }

@@ -141,6 +141,13 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
   };
 }
 
+/** Outcomes as a bus takes them: stored (written or rejected) acks, failed asks for redelivery. */
+export function deliveryResults(
+  outcomes: readonly MessageOutcome[],
+): ({ readonly ok: true } | { readonly ok: false; readonly error: string })[] {
+  return outcomes.map((o) => (o.kind === 'failed' ? { ok: false, error: errorMessage(o.error) } : { ok: true }));
+}
+
 interface Decoded {
   /** The message's position in the batch. */
   readonly index: number;

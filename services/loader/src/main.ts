@@ -1,15 +1,18 @@
 import {
   createBigQueryWarehouse,
+  createPullConsumer,
   createPushAuthenticator,
   loadServiceConfig,
   resolveProjectId,
+  type PubSubPullConsumer,
 } from '@changefeed/shared/adapters/gcp';
-import { parseServiceEnv } from '@changefeed/shared/config';
+import { parseServiceEnv, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
-import { createLogger } from '@changefeed/shared/log';
-import { systemClock } from '@changefeed/shared/ports';
+import { createLogger, type Logger } from '@changefeed/shared/log';
+import { systemClock, type RowSink } from '@changefeed/shared/ports';
 import { buildLoaderApp } from './app';
+import { createBatchLoader, deliveryResults } from './batch-loader';
 
 /**
  * The loader on Cloud Run: Pub/Sub push in, BigQuery Storage Write out. SIGTERM (Cloud Run gives
@@ -34,6 +37,7 @@ async function main(): Promise<void> {
   });
   const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
   logger.info('loader listening', { url: server.url, projectId, dataset: config.gcp.bigquery.dataset });
+  const pull = config.loader.delivery === 'pull' ? startPull(config, projectId, warehouse, logger) : undefined;
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -41,6 +45,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('stopping', { signal });
     void (async () => {
+      // Pull: stop taking messages, load and ack what was taken, close the stream.
+      await pull?.close();
       await server.close();
       await loader.close();
       await warehouse.close();
@@ -49,6 +55,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** `loader.delivery: pull`: batches from the pull subscription into the warehouse. */
+function startPull(config: Config, projectId: string, warehouse: RowSink, logger: Logger): PubSubPullConsumer {
+  const load = createBatchLoader({ sink: warehouse, clock: systemClock, logger });
+  const consumer = createPullConsumer(
+    config,
+    projectId,
+    async (messages) => deliveryResults(await load(messages)),
+    logger.child({ module: 'pull' }),
+  );
+  consumer.start();
+  logger.info('loader pulling', {
+    subscription: config.loader.pull.subscription,
+    batchMaxMessages: config.loader.pull.batchMaxMessages,
+  });
+  return consumer;
 }
 
 main().catch((e: unknown) => {

@@ -11,6 +11,7 @@ import { FirestoreSnapshotStore } from './firestore-snapshot-store';
 import { readGcsText } from './gcs-text-reader';
 import { createSubscriberClient, PubSubDeadLetterQueue } from './pubsub-dead-letter-queue';
 import { PubSubEventPublisher } from './pubsub-event-publisher';
+import { PubSubPullConsumer, type PullBatchConsumer } from './pubsub-pull-consumer';
 import { pubSubResourceName } from './pubsub-names';
 
 /** Reads and validates the config from a mounted path or a gs:// URL. */
@@ -121,6 +122,33 @@ export function createPubSubPublisher(
 ): { readonly publisher: PubSubEventPublisher; readonly client: PubSub } {
   const client = new PubSub({ projectId });
   return { publisher: PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, { logger }), client };
+}
+
+/**
+ * The loader's pull delivery (`loader.delivery: pull`) on `loader.pull.subscription`, with the
+ * client's flow control bounding what is leased at once. The Pub/Sub client honours
+ * PUBSUB_EMULATOR_HOST by itself. Not started: the caller starts it and closes it on SIGTERM.
+ */
+export function createPullConsumer(
+  config: Config,
+  projectId: string,
+  consume: PullBatchConsumer,
+  logger: Logger,
+): PubSubPullConsumer {
+  const settings = config.loader.pull;
+  const name = pubSubResourceName('subscriptions', settings.subscription, projectId, 'loader.pull.subscription');
+  const subscription = new PubSub({ projectId }).subscription(name, {
+    flowControl: {
+      maxMessages: settings.maxOutstandingMessages,
+      maxBytes: settings.maxOutstandingBytes,
+      allowExcessMessages: false,
+    },
+  });
+  return new PubSubPullConsumer(subscription, consume, {
+    batchMaxMessages: settings.batchMaxMessages,
+    batchMaxDelayMs: settings.batchMaxDelay,
+    logger,
+  });
 }
 
 /** Where `changefeed dlq` reads dead letters and where it replays them to. */
