@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { DuckDBInstance, timestampTZValue } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
 import type { ChangeRow } from '@changefeed/shared/ports';
+import { appendBare, createBareChangesTable } from './bare-appender';
 import { target, type BenchOptions, type Figure, type SectionResult } from './bench-types';
 import { elapsedMs, median, repeat } from './measure';
 
@@ -94,9 +95,7 @@ async function appendCost(
   const bare = await instance.connect();
   let serial = 10;
   try {
-    await bare.run(`CREATE TABLE carts_changes (event_id VARCHAR, event_type VARCHAR, source VARCHAR, entity_id VARCHAR,
-      version BIGINT, data JSON, event_time TIMESTAMPTZ, publish_time TIMESTAMPTZ, ingested_at TIMESTAMPTZ,
-      delivery_attempt INTEGER, message_id VARCHAR)`);
+    await createBareChangesTable(bare, 'carts_changes');
     const makeBatch = (run: number, b: number): ChangeRow[] => {
       serial += 1;
       const rows: ChangeRow[] = [];
@@ -114,27 +113,7 @@ async function appendCost(
       for (const rows of prepared) await warehouse.appendChanges('carts', rows);
       const upsertMs = elapsedMs(start) / batches;
       start = process.hrtime.bigint();
-      for (const rows of prepared) {
-        await bare.run('BEGIN TRANSACTION');
-        const appender = await bare.createAppender('carts_changes');
-        for (const r of rows) {
-          appender.appendVarchar(r.event_id);
-          appender.appendVarchar(r.event_type);
-          appender.appendVarchar(r.source);
-          appender.appendVarchar(r.entity_id);
-          appender.appendBigInt(BigInt(r.version));
-          appender.appendVarchar(r.data ?? '');
-          for (const d of [r.event_time, r.publish_time, r.ingested_at]) {
-            appender.appendTimestampTZ(timestampTZValue(BigInt(d.getTime()) * 1000n));
-          }
-          appender.appendInteger(r.delivery_attempt ?? 0);
-          appender.appendVarchar(r.message_id);
-          appender.endRow();
-        }
-        appender.flushSync();
-        appender.closeSync();
-        await bare.run('COMMIT');
-      }
+      for (const rows of prepared) await appendBare(bare, 'carts_changes', rows);
       const bareMs = elapsedMs(start) / batches;
       if (run >= 0) {
         upsert.push(upsertMs);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DuckDBInstance, timestampTZValue } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { createBatchLoader } from '@changefeed/loader';
 import { DuckDbWarehouse, SqliteLocalBus, type ConsumeResult } from '@changefeed/shared/adapters/local';
 import { DEFAULTS } from '@changefeed/shared/config';
@@ -7,6 +7,7 @@ import { errorMessage } from '@changefeed/shared/errors';
 import { parseChangeMessage } from '@changefeed/shared/events';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { systemClock, type ChangeRow } from '@changefeed/shared/ports';
+import { appendBare, createBareChangesTable } from './bare-appender';
 import { target, type BenchOptions, type SectionResult } from './bench-types';
 import { elapsedMs, median, repeat } from './measure';
 import { BENCH_TABLE, buildMessages } from './push-bodies';
@@ -65,30 +66,10 @@ async function bareAppendOnce(dir: string, run: number, rows: readonly ChangeRow
   const instance = await DuckDBInstance.create(path.join(dir, `bare-${run}.duckdb`));
   const c = await instance.connect();
   try {
-    await c.run(`CREATE TABLE changes (event_id VARCHAR, event_type VARCHAR, source VARCHAR, entity_id VARCHAR,
-      version BIGINT, data JSON, event_time TIMESTAMPTZ, publish_time TIMESTAMPTZ, ingested_at TIMESTAMPTZ,
-      delivery_attempt INTEGER, message_id VARCHAR)`);
+    await createBareChangesTable(c, 'changes');
     const start = process.hrtime.bigint();
     for (let i = 0; i < rows.length; i += DEFAULTS.busBatchSize) {
-      await c.run('BEGIN TRANSACTION');
-      const appender = await c.createAppender('changes');
-      for (const r of rows.slice(i, i + DEFAULTS.busBatchSize)) {
-        appender.appendVarchar(r.event_id);
-        appender.appendVarchar(r.event_type);
-        appender.appendVarchar(r.source);
-        appender.appendVarchar(r.entity_id);
-        appender.appendBigInt(BigInt(r.version));
-        appender.appendVarchar(r.data ?? '');
-        for (const d of [r.event_time, r.publish_time, r.ingested_at]) {
-          appender.appendTimestampTZ(timestampTZValue(BigInt(d.getTime()) * 1000n));
-        }
-        appender.appendInteger(r.delivery_attempt ?? 0);
-        appender.appendVarchar(r.message_id);
-        appender.endRow();
-      }
-      appender.flushSync();
-      appender.closeSync();
-      await c.run('COMMIT');
+      await appendBare(c, 'changes', rows.slice(i, i + DEFAULTS.busBatchSize));
     }
     return elapsedMs(start);
   } finally {
