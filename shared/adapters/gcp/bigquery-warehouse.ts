@@ -3,8 +3,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BigQuery, Dataset, TableField, TableMetadata } from '@google-cloud/bigquery';
 import type { managedwriter } from '@google-cloud/bigquery-storage';
-import type { Config } from '../../config';
-import { DEFAULTS } from '../../config/defaults';
 import { AppError } from '../../errors';
 import { createSilentLogger, type Logger } from '../../log';
 import {
@@ -17,6 +15,7 @@ import {
   type Warehouse,
 } from '../../ports';
 import { CHANGES_TABLE, REJECTED_TABLE, RUNS_TABLE, TABLE_NAMES, type Column } from '../../warehouse';
+import { DEFAULT_CURRENT_OPTIONS, type CurrentOptions } from './bigquery-current-options';
 import { DEFAULT_MAX_APPEND_REQUEST_BYTES, DefaultStreamAppender } from './bigquery-default-stream';
 import { bigQueryError, describeFailure } from './bigquery-errors';
 import {
@@ -53,15 +52,6 @@ import {
   type WriterRow,
 } from './bigquery-tables';
 
-/** How one stream table's `<table>_current` is maintained (`sources[].current` in the config). */
-export interface CurrentOptions {
-  readonly mode: 'cdc' | 'merge';
-  /** cdc: the table's `max_staleness`. */
-  readonly maxStalenessMs: number;
-  /** merge: how long after an append the compaction runs; 0 compacts within the append. */
-  readonly compactEveryMs: number;
-}
-
 export interface BigQueryWarehouseOptions {
   readonly projectId: string;
   /** The dataset holding every table; created (in `location`) on first use when missing. */
@@ -77,24 +67,6 @@ export interface BigQueryWarehouseOptions {
   readonly current?: (table: string) => CurrentOptions;
   /** Schedules merge-mode compactions. */
   readonly clock?: Clock;
-}
-
-/** What `sources[].current` defaults to. */
-export const DEFAULT_CURRENT_OPTIONS: CurrentOptions = {
-  mode: DEFAULTS.currentMode,
-  maxStalenessMs: DEFAULTS.currentMaxStalenessMs,
-  compactEveryMs: DEFAULTS.currentCompactEveryMs,
-};
-
-/** Each source's `current` settings, by the table it writes; a table no source names gets the defaults. */
-export function currentOptionsByTable(config: Pick<Config, 'sources'>): (table: string) => CurrentOptions {
-  const byTable = new Map<string, CurrentOptions>(
-    config.sources.map((s) => [
-      s.table,
-      { mode: s.current.mode, maxStalenessMs: s.current.maxStaleness, compactEveryMs: s.current.compactEvery },
-    ]),
-  );
-  return (table) => byTable.get(table) ?? DEFAULT_CURRENT_OPTIONS;
 }
 
 /** Staging tables expire by themselves after this long if nothing dropped them. */
