@@ -119,7 +119,8 @@ describe('SqliteLocalBus with batched delivery', () => {
     await bus.publish([message('a', 'ka'), message('b', 'kb')]);
     bus.start();
     await bus.waitUntilIdle();
-    expect(calls).toBe(2);
+    // Both come back after their own (jittered) backoff: in one batch or in two.
+    expect(calls === 2 || calls === 3).toBe(true);
     expect(bus.stats()).toMatchObject({ delivered: 2, deadLettered: 0 });
   });
 
