@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { createBatchLoader } from '@changefeed/loader';
+import { createBatchLoader, toChangeRow } from '@changefeed/loader';
 import { DuckDbWarehouse, SqliteLocalBus, type ConsumeResult } from '@changefeed/shared/adapters/local';
 import { DEFAULTS } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
@@ -81,22 +81,21 @@ async function bareAppendOnce(dir: string, run: number, rows: readonly ChangeRow
 /** The rows the loader makes of the bench messages (decoded once, outside the timing). */
 function rowsOf(count: number): ChangeRow[] {
   const now = new Date();
-  return buildMessages(count).map((m, i) => {
-    const event = parseChangeMessage(m.data, m.attributes);
-    return {
-      event_id: event.id,
-      event_type: event.type,
-      source: event.source,
-      entity_id: event.entityId,
-      version: event.version,
-      data: JSON.stringify(event.record),
-      event_time: event.time,
-      publish_time: now,
-      ingested_at: now,
-      delivery_attempt: 1,
-      message_id: String(i + 1),
-    };
-  });
+  return buildMessages(count).map((m, i) =>
+    toChangeRow(
+      parseChangeMessage(m.data, m.attributes),
+      {
+        messageId: String(i + 1),
+        subscription: '',
+        data: m.data,
+        attributes: m.attributes,
+        publishTime: now,
+        orderingKey: m.orderingKey,
+        deliveryAttempt: 1,
+      },
+      now,
+    ),
+  );
 }
 
 export async function benchDelivery(options: BenchOptions): Promise<SectionResult> {

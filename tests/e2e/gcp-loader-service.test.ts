@@ -25,6 +25,25 @@ describe('loader service (Cloud Run entry point) on the BigQuery emulator', () =
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The entry point with `config`; `stderr()` is what it wrote there so far. */
+  async function startLoader(config: string): Promise<{
+    proc: ChildProcess;
+    port: number;
+    exited: Promise<number | null>;
+    stderr: () => string;
+  }> {
+    const port = await freePort();
+    let stderr = '';
+    const proc = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, CHANGEFEED_CONFIG: config, PORT: String(port), LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    return { proc, port, exited, stderr: () => stderr };
+  }
+
   it('writes a pushed event through the Storage Write API, and exits 0 on SIGTERM', async () => {
     if (!existsSync(MAIN)) throw new Error('services/loader/dist is missing: run "npm run build" (npm test does it)');
     const dataset = `loader_e2e_${Date.now()}`;
@@ -46,21 +65,13 @@ sources:
     current: { mode: merge, compactEvery: 0 }
 `,
     );
-    const port = await freePort();
-    let stderr = '';
-    const proc = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, CHANGEFEED_CONFIG: config, PORT: String(port), LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = proc;
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const { proc, port, exited, stderr } = await startLoader(config);
     const ready = new Promise<void>((resolve) =>
-      proc.stdout.on('data', (d: Buffer) => {
+      proc.stdout?.on('data', (d: Buffer) => {
         if (d.toString().includes('loader listening')) resolve();
       }),
     );
-    await Promise.race([ready, exited.then(() => Promise.reject(new Error(`loader exited: ${stderr}`)))]);
+    await Promise.race([ready, exited.then(() => Promise.reject(new Error(`loader exited: ${stderr()}`)))]);
 
     const id = eventId('carts', '7', 1, 'created', 'h');
     const message = changeToMessage({
@@ -96,7 +107,7 @@ sources:
 
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stderr).toBe('');
+    expect(stderr()).toBe('');
   });
 
   it('in pull mode, loads what the subscription holds in batches, and on SIGTERM acks what it took and exits 0', async () => {
@@ -149,15 +160,7 @@ sources:
       }
       await ordered.flush();
 
-      const port = await freePort();
-      let stderr = '';
-      const proc = spawn(process.execPath, [MAIN], {
-        env: { ...process.env, CHANGEFEED_CONFIG: config, PORT: String(port), LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child = proc;
-      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+      const { proc, exited, stderr } = await startLoader(config);
 
       let rows: unknown[][] = [];
       for (let i = 0; i < 300 && rows.length < 120; i++) {
@@ -174,7 +177,7 @@ sources:
 
       proc.kill('SIGTERM');
       expect(await exited).toBe(0);
-      expect(stderr).toBe('');
+      expect(stderr()).toBe('');
       // Every message was acked: the changes table holds each event once.
       const perEvent = await bigqueryQuery(
         `select count(*), count(distinct event_id) from \`${PROJECT}.${dataset}.carts_changes\``,
