@@ -13,7 +13,8 @@ import {
   sameEntity,
   TOMBSTONE_COLUMN_NAMES,
 } from '../../warehouse';
-import { appendCell, createTableSql, ident, relationKind } from './duckdb-tables';
+import { appendChunks } from './duckdb-chunk-append';
+import { createTableSql, ident, relationKind } from './duckdb-tables';
 
 /**
  * `<table>_current` as a table maintained with every append, in the append's transaction: its
@@ -135,24 +136,7 @@ export async function appendChangesAndCurrent(
   const tombstones = ident(tombstonesTableName(table));
   const stage = ident(STAGE);
   await c.run(`DELETE FROM ${stage}`);
-  const appender = await c.createAppender(STAGE, 'main', 'temp');
-  try {
-    rows.forEach((row, index) => {
-      for (const column of CHANGES_TABLE.columns) appendCell(appender, column, row, () => where(index));
-      appender.endRow();
-    });
-    appender.flushSync();
-  } catch (e: unknown) {
-    try {
-      // Drop the half-built row so closing does not try to flush it.
-      appender.clear();
-    } catch {
-      // The rollback discards whatever the appender still holds.
-    }
-    throw e;
-  } finally {
-    appender.closeSync();
-  }
+  await appendChunks(c, STAGE, 'temp', CHANGES_TABLE.columns, rows, where);
   const changeColumns = list(CHANGES_TABLE.columns.map((col) => col.name));
   await c.run(`INSERT INTO ${ident(changesTableName(table))} (${changeColumns}) SELECT ${changeColumns} FROM ${stage}`);
   const deletes = rows.some((row) => row.event_type === CURRENT_STATE.deletionType);
