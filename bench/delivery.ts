@@ -4,7 +4,7 @@ import { createBatchLoader, toChangeRow } from '@changefeed/loader';
 import { DuckDbWarehouse, SqliteLocalBus, type ConsumeResult } from '@changefeed/shared/adapters/local';
 import { DEFAULTS } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
-import { parseChangeMessage } from '@changefeed/shared/events';
+import { decodeChangeMessage } from '@changefeed/shared/events';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { systemClock, type ChangeRow } from '@changefeed/shared/ports';
 import { appendBare, createBareChangesTable } from './bare-appender';
@@ -83,7 +83,7 @@ function rowsOf(count: number): ChangeRow[] {
   const now = new Date();
   return buildMessages(count).map((m, i) =>
     toChangeRow(
-      parseChangeMessage(m.data, m.attributes),
+      decodeChangeMessage(m.data, m.attributes),
       {
         messageId: String(i + 1),
         subscription: '',

@@ -34,7 +34,12 @@ export interface RejectedRow {
 
 /** Where the loader appends what it received. Implementations create tables on first use. */
 export interface RowSink {
-  /** Appends to `<table>_changes` and applies the rows to `<table>_current` (creating both, and `<table>_history`, if needed); durable on resolve. */
+  /**
+   * Appends to `<table>_changes` and applies the rows to `<table>_current` (creating both, and
+   * `<table>_history`, if needed); durable on resolve. A row that can never be stored (`data`
+   * that is not JSON text, a version that is not an integer, ...) rejects the whole call with
+   * `WAREHOUSE.INVALID_ROW` naming it: the loader relies on this to refuse such a record alone.
+   */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void>;
   /** Appends to `_rejected`; durable on resolve. */
   appendRejected(rows: readonly RejectedRow[]): Promise<void>;

@@ -6,6 +6,7 @@ import {
   type PushEnvelope,
 } from '@changefeed/shared/events';
 import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+import { CHANGES_TABLE, checkedValue } from '@changefeed/shared/warehouse';
 
 /** One call the sink received, whether it succeeded or not. */
 export interface SinkCall<Row> {
@@ -60,6 +61,10 @@ export class FakeRowSink implements RowSink {
     const error = this.takeFailure('changes');
     this.changeCalls.push({ table, rows: copy, ...(error === undefined ? {} : { error }) });
     if (error !== undefined) throw error;
+    // As the real warehouses do: a row that can never be stored refuses the whole call.
+    copy.forEach((row, i) => {
+      for (const column of CHANGES_TABLE.columns) checkedValue(column, row, () => `${table}_changes row ${i}`);
+    });
     this.changes.set(table, [...this.rowsOf(table), ...copy]);
   }
 

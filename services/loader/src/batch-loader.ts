@@ -1,6 +1,6 @@
 import { DEFAULTS } from '@changefeed/shared/config';
 import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
-import { parseChangeMessage, type PushedMessage } from '@changefeed/shared/events';
+import { decodeChangeMessage, type PushedMessage } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
 import { appendIsolating } from './isolating-append';
@@ -108,10 +108,11 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
     const byTable = new Map<string, Decoded[]>();
     messages.forEach((message, index) => {
       try {
-        const event = parseChangeMessage(message.data, message.attributes);
-        const decoded = { index, message, row: toChangeRow(event, message, receivedAt) };
-        const rows = byTable.get(event.table);
-        if (rows === undefined) byTable.set(event.table, [decoded]);
+        const change = decodeChangeMessage(message.data, message.attributes);
+        const decoded = { index, message, row: toChangeRow(change, message, receivedAt) };
+        const table = change.table;
+        const rows = byTable.get(table);
+        if (rows === undefined) byTable.set(table, [decoded]);
         else rows.push(decoded);
       } catch (e: unknown) {
         if (e instanceof ValidationError) rejected.push({ index, row: rejectedRow(message, receivedAt, e.message) });

@@ -1,6 +1,6 @@
 import { DEFAULTS } from '@changefeed/shared/config';
 import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
-import { parseChangeMessage, parsePushEnvelope } from '@changefeed/shared/events';
+import { decodeChangeMessage, parsePushEnvelope } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow } from '@changefeed/shared/ports';
 import type { GroupCommitter } from './group-committer';
@@ -141,8 +141,8 @@ interface Decoded {
 /** Throws ValidationError for anything that can never become a valid change. */
 function decode(body: Buffer, clock: Clock): Decoded {
   const message = parsePushEnvelope(parseJson(body));
-  const event = parseChangeMessage(message.data, message.attributes);
-  return { table: event.table, row: toChangeRow(event, message, clock.now()) };
+  const change = decodeChangeMessage(message.data, message.attributes);
+  return { table: change.table, row: toChangeRow(change, message, clock.now()) };
 }
 
 /** `application/json` or a `+json` type; a missing header is given the benefit of the doubt. */

@@ -1,4 +1,4 @@
-import type { ChangeEvent, PushedMessage } from '@changefeed/shared/events';
+import type { DecodedChange, PushedMessage } from '@changefeed/shared/events';
 import type { ChangeRow } from '@changefeed/shared/ports';
 
 /**
@@ -9,15 +9,15 @@ import type { ChangeRow } from '@changefeed/shared/ports';
  * (https://cloud.google.com/pubsub/docs/handling-failures#track-delivery-attempts); 0 only appears
  * when no dead-letter policy is set, so it means "unknown", not "zeroth attempt".
  */
-export function toChangeRow(event: ChangeEvent, message: PushedMessage, ingestedAt: Date): ChangeRow {
+export function toChangeRow(decoded: DecodedChange, message: PushedMessage, ingestedAt: Date): ChangeRow {
   return {
-    event_id: event.id,
-    event_type: event.type,
-    source: event.source,
-    entity_id: event.entityId,
-    version: event.version,
-    data: event.type === 'deleted' ? null : JSON.stringify(event.record),
-    event_time: event.time,
+    event_id: decoded.id,
+    event_type: decoded.type,
+    source: decoded.source,
+    entity_id: decoded.entityId,
+    version: decoded.version,
+    data: decoded.recordJson,
+    event_time: decoded.time,
     publish_time: message.publishTime,
     ingested_at: ingestedAt,
     delivery_attempt: message.deliveryAttempt === null || message.deliveryAttempt < 1 ? null : message.deliveryAttempt,

@@ -202,7 +202,7 @@ describe('POST /pubsub/push with a message that can never be valid', () => {
       /ce-type/,
       { messageId: 'm-poison' },
     ],
-    ['event data that is not JSON', binaryWithData('{not json'), /not a CloudEvent/, { messageId: 'm-poison' }],
+    ['event data that is not JSON', binaryWithData('{not json'), /data must be JSON text/, { messageId: 'm-poison' }],
     ['an update whose data is not an object', binaryWithData('42'), /needs a JSON object/, { messageId: 'm-poison' }],
   ])('records %s in _rejected with the reason and acks it', async (_what, body, reason, ids) => {
     const { push, sink, loader, log } = await startLoader();

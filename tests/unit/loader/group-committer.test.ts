@@ -1,12 +1,13 @@
 import { GroupCommitter, toChangeRow } from '@changefeed/loader';
 import { AppError } from '@changefeed/shared/errors';
-import { parsePushEnvelope } from '@changefeed/shared/events';
+import { decodeChangeMessage, parsePushEnvelope } from '@changefeed/shared/events';
 import { systemClock, type ChangeRow, type RejectedRow } from '@changefeed/shared/ports';
 import { cartChange, FakeRowSink, ManualClock, nextTurn, pushBodyFor, until } from '../../support/loader-fakes';
 
 function row(n: number, table = 'carts'): ChangeRow {
   const change = cartChange(n, { table });
-  return toChangeRow(change, parsePushEnvelope(pushBodyFor(change)), new Date('2026-11-23T10:00:00Z'));
+  const message = parsePushEnvelope(pushBodyFor(change));
+  return toChangeRow(decodeChangeMessage(message.data, message.attributes), message, new Date('2026-11-23T10:00:00Z'));
 }
 
 function rejectedRow(n: number): RejectedRow {
