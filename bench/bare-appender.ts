@@ -1,5 +1,9 @@
 import { timestampTZValue, type DuckDBConnection } from '@duckdb/node-api';
+import { DEFAULT_CHECKPOINT_THRESHOLD } from '@changefeed/shared/adapters/local';
 import type { ChangeRow } from '@changefeed/shared/ports';
+
+/** The database settings the warehouse runs with, so the baseline is not slowed by checkpoints it would not have. */
+export const BARE_SETTINGS = { checkpoint_threshold: DEFAULT_CHECKPOINT_THRESHOLD };
 
 /**
  * The baseline the warehouse's append is measured against: DuckDB's appender writing change rows

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
 import type { ChangeRow } from '@changefeed/shared/ports';
-import { appendBare, createBareChangesTable } from './bare-appender';
+import { appendBare, BARE_SETTINGS, createBareChangesTable } from './bare-appender';
 import { target, type BenchOptions, type Figure, type SectionResult } from './bench-types';
 import { elapsedMs, median, repeat } from './measure';
 
@@ -91,7 +91,7 @@ async function appendCost(
   runs: number,
 ): Promise<{ upsert: number[]; bare: number[] }> {
   const warehouse = await warehouseWithHistory(path.join(dir, `append-upsert-${batchSize}.duckdb`), entities, 1);
-  const instance = await DuckDBInstance.create(path.join(dir, `append-bare-${batchSize}.duckdb`));
+  const instance = await DuckDBInstance.create(path.join(dir, `append-bare-${batchSize}.duckdb`), BARE_SETTINGS);
   const bare = await instance.connect();
   let serial = 10;
   try {
