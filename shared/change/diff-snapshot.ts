@@ -44,7 +44,7 @@ export interface SnapshotDiff {
  * get new ids instead of colliding with the first life's.
  */
 export class DiffBuilder {
-  private readonly changes: DetectedChange[] = [];
+  private changes: DetectedChange[] = [];
   private readonly rehashed: SnapshotUpdate[] = [];
   private created = 0;
   private updated = 0;
@@ -69,7 +69,17 @@ export class DiffBuilder {
     }
   }
 
-  /** Creations and updates as added, then a deletion for every live snapshot entity not current. */
+  /**
+   * The creations and updates added since the last call, handed over so a caller can publish them
+   * before the poll ends; `finish` then holds only what was added after.
+   */
+  takeChanges(): DetectedChange[] {
+    const taken = this.changes;
+    this.changes = [];
+    return taken;
+  }
+
+  /** Creations and updates as added (and not taken), then a deletion for every live snapshot entity not current. */
   finish(isCurrent: (entityId: string) => boolean): SnapshotDiff {
     let deleted = 0;
     for (const [entityId, previous] of this.snapshot) {

@@ -1,5 +1,5 @@
 import type { PendingEntry, SnapshotEntry } from '../ports';
-import { DiffBuilder, type CurrentRecord } from './diff-snapshot';
+import { DiffBuilder, type CurrentRecord, type DetectedChange } from './diff-snapshot';
 import { reconcilePending, type ReconciledDiff } from './pending-changes';
 import { RecordKeyer, type SkippedCounts } from './prepare-records';
 import { hashRecord } from './record-hash';
@@ -11,15 +11,25 @@ import { hashRecord } from './record-hash';
  * the diff, although a cycle usually changes a few percent. Here each record is keyed, hashed and
  * compared as soon as its page arrives, and only changed records (and those of entities with a
  * pending event) are kept; the rest become garbage with their page. Hashing also overlaps the wait
- * for the next page. The result is the one `diffSnapshot` + `reconcilePending` give on the whole
- * poll: deletions are only known, and only emitted, once the last page was added (`finish`), so a
- * poll that fails part-way still emits nothing.
+ * for the next page.
+ *
+ * Why groups can leave before the last page (`takeGroups`): a creation or an update is true as
+ * soon as its page says so, so it can be published at once, and a cold start holds one group of
+ * records instead of every record of the API. Two kinds of change wait for `finish`: deletions,
+ * which are only known once every page was seen (a poll that fails part-way emits none), and the
+ * changes of entities with a pending event, whose reconciliation may turn on the entity being
+ * absent from the whole poll. What `takeGroups` and `finish` give together is exactly what
+ * `diffSnapshot` + `reconcilePending` give on the whole poll.
  */
 export class SnapshotDiffer {
   private readonly keyer: RecordKeyer;
   private readonly builder: DiffBuilder;
   /** The current records of entities with a pending event, which reconciling needs. */
   private readonly pendingCurrent = new Map<string, CurrentRecord>();
+  /** Taken from the builder, not yet a full group. */
+  private ready: DetectedChange[] = [];
+  /** Changes of entities with a pending event, reconciled at `finish`. */
+  private readonly held: DetectedChange[] = [];
   private busyNs = 0n;
 
   constructor(
@@ -43,10 +53,31 @@ export class SnapshotDiffer {
     this.busyNs += process.hrtime.bigint() - start;
   }
 
-  /** The diff of everything added, deletions included, corrected for pending events. Call once, after the last page. */
+  /**
+   * Full groups of `size` creations and updates found so far that can be published now (their
+   * entities have no pending event), in the API's order; what does not fill a group stays for
+   * the next call or `finish`.
+   */
+  takeGroups(size: number): DetectedChange[][] {
+    for (const change of this.builder.takeChanges()) {
+      (this.pending.has(change.entityId) ? this.held : this.ready).push(change);
+    }
+    const groups: DetectedChange[][] = [];
+    let at = 0;
+    for (; this.ready.length - at >= size; at += size) groups.push(this.ready.slice(at, at + size));
+    if (at > 0) this.ready = this.ready.slice(at);
+    return groups;
+  }
+
+  /**
+   * Everything not taken by `takeGroups`, deletions included, corrected for pending events; the
+   * counts are those of the whole poll. Call once, after the last page.
+   */
   finish(): ReconciledDiff {
     const start = process.hrtime.bigint();
-    const plain = this.builder.finish((entityId) => this.keyer.has(entityId));
+    const rest = this.builder.finish((entityId) => this.keyer.has(entityId));
+    const plain = { ...rest, changes: [...this.ready, ...this.held, ...rest.changes] };
+    this.ready = [];
     const diff = reconcilePending(plain, this.pendingCurrent, this.snapshot, this.pending);
     this.busyNs += process.hrtime.bigint() - start;
     return diff;

@@ -30,7 +30,7 @@ export function assertDeletionsPlausible(
   throw new AppError(
     TOO_MANY_DELETIONS,
     `source "${options.source}": this cycle would delete ${deleted} of ${live} known entities (${percent}%), ` +
-      `more than sources[].maxDeletedShare (${options.maxDeletedShare}) allows; nothing was published. ` +
+      `more than sources[].maxDeletedShare (${options.maxDeletedShare}) allows; no deletion was published (this cycle's creations and updates were). ` +
       'If the API really lost them, raise maxDeletedShare (1 turns the guard off) and the next cycle emits the deletions.',
   );
 }

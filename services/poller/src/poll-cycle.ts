@@ -13,6 +13,7 @@ import { AppError, errorMessage } from '@changefeed/shared/errors';
 import { changeToMessage, eventId } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import {
+  EventType,
   RunKind,
   RunStatus,
   type Clock,
@@ -23,6 +24,7 @@ import {
   type SourceClient,
 } from '@changefeed/shared/ports';
 import { assertDeletionsPlausible } from './deletion-guard';
+import { GroupSender } from './group-sender';
 import type { SourceLease } from './source-lease';
 
 export interface PollCycleDeps {
@@ -45,8 +47,8 @@ export interface PollCycleOptions {
   /** Events handed to the publisher at once; the snapshot is committed after each group. */
   readonly publishBatchSize: number;
   /**
-   * Stops the cycle: during the fetch at once (nothing is emitted from a partial state); during
-   * publishing after the group in flight was acknowledged and committed.
+   * Stops the cycle: the fetch at once, and the publishing after the group in flight was
+   * acknowledged and committed. No deletion is emitted from a partial state.
    */
   readonly signal?: AbortSignal;
   readonly newRunId?: () => string;
@@ -84,8 +86,10 @@ const NO_SKIPS: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
 /**
  * One poll of one stream source: fetch the whole current state, key and hash it, diff it against
  * the snapshot, publish one CloudEvent per change, and commit the snapshot only for the entities
- * whose events the bus acknowledged. Never throws for a failed cycle: the result (and the audit
- * row) say so.
+ * whose events the bus acknowledged. Creations and updates are published in groups as their pages
+ * arrive; deletions once the last page is in, so a fetch that fails part-way leaves what it
+ * published (true, and committed) and emits no deletion. Never throws for a failed cycle: the
+ * result (and the audit row) say so.
  *
  * Why a crash loses nothing: before a group is published, its events are recorded as *pending*
  * in the snapshot store (write-ahead intent, one write per group, fenced by the lease); the
@@ -109,7 +113,7 @@ export async function runPollCycle(
   const logger = deps.logger.child({ source: source.name });
   const runId = (options.newRunId ?? randomUUID)();
   const startedAt = clock.now();
-  const timings = { fetchMs: 0, diffMs: 0, pendingMs: 0, publishMs: 0, commitMs: 0 };
+  const timings: StageTimings = { fetchMs: 0, diffMs: 0, pendingMs: 0, publishMs: 0, commitMs: 0 };
 
   let coldStart = false;
   let pages = 0;
@@ -125,16 +129,60 @@ export async function runPollCycle(
   let firstPublishError: string | null = null;
 
   try {
-    let mark = Date.now();
     const snapshot = await deps.snapshots.load(source.name);
     coldStart = !snapshot.initialized;
+    // A cold start that left pending events (an earlier `emit` cycle crashed in its first groups)
+    // is finished as it began: a baseline would commit states the warehouse may not show.
+    const baseline = coldStart && source.coldStart === 'baseline' && snapshot.pending.size === 0;
+    const groups = new GroupSender<DetectedChange>(async (group, index) => {
+      if (baseline) {
+        const mark = Date.now();
+        await lease.renew();
+        await deps.snapshots.commit(lease.current, baselineUpdates(group));
+        timings.commitMs += Date.now() - mark;
+        return;
+      }
+      // The fetch may have outlived the lease; later groups ride on the renewal before each commit.
+      let mark = Date.now();
+      if (index === 0) await lease.renew();
+      await deps.snapshots.recordPending(lease.current, group.map(pendingUpdateFor));
+      timings.pendingMs += Date.now() - mark;
+      mark = Date.now();
+      const outcome = await publishGroup(deps, source, group, clock.now());
+      timings.publishMs += Date.now() - mark;
+      published += outcome.acked.length;
+      publishFailed += outcome.failed;
+      firstPublishError ??= outcome.firstError;
+      await deps.afterPublish?.();
+      mark = Date.now();
+      await lease.renew();
+      await deps.snapshots.commit(lease.current, outcome.acked.map(snapshotUpdateFor));
+      timings.commitMs += Date.now() - mark;
+    }, options.signal);
 
-    // Each page is diffed as it arrives, so only changed records outlive their page.
+    // Each page is diffed as it arrives, and each full group of creations and updates is
+    // published while the next pages are fetched: the cycle holds about two groups of changed
+    // records, not every change of the cycle. Deletions wait for the last page.
     const differ = new SnapshotDiffer(snapshot.entries, snapshot.pending, source.idField);
-    for await (const page of deps.sourceClient.fetchPages({ signal: options.signal })) {
-      pages += 1;
-      bytes += page.bytes;
-      differ.addPage(page.records);
+    const pageIterator = deps.sourceClient.fetchPages({ signal: options.signal })[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const mark = Date.now();
+        const next = await pageIterator.next();
+        timings.fetchMs += Date.now() - mark;
+        if (next.done === true) break;
+        pages += 1;
+        bytes += next.value.bytes;
+        differ.addPage(next.value.records);
+        for (const group of differ.takeGroups(options.publishBatchSize)) await groups.submit(group);
+      }
+    } catch (e: unknown) {
+      // What was published is true and stays committed; the rest waits for the next cycle.
+      // Closes the source's generator (its requests) when a group failed while it was suspended.
+      await pageIterator.return?.(undefined)?.catch(() => undefined);
+      await groups.settle();
+      notAttempted = groups.notAttempted;
+      throw e;
     }
     records = differ.records;
     skipped = differ.skipped;
@@ -147,67 +195,53 @@ export async function runPollCycle(
       });
     }
     const diff = differ.finish();
-    // diffMs is the differ's own time; fetchMs the rest of the fetch loop (network, parsing).
     timings.diffMs = Math.round(differ.busyMs);
-    timings.fetchMs = Math.max(0, Date.now() - mark - timings.diffMs);
-
-    // A cold start that left pending events (an earlier `emit` cycle crashed in its first groups)
-    // is finished as it began: a baseline would commit states the warehouse may not show.
-    if (coldStart && source.coldStart === 'baseline' && snapshot.pending.size === 0) {
-      const updates = baselineUpdates(diff.changes);
-      counts = { ...NO_COUNTS, unchanged: updates.length };
-      mark = Date.now();
-      await commitInGroups(deps, lease, updates, options.publishBatchSize);
-      timings.commitMs = Date.now() - mark;
-      logger.info('cold start: baseline recorded without events', { runId, entities: updates.length });
-    } else {
-      counts = diff.counts;
-      assertDeletionsPlausible(counts.deleted, snapshot.entries, {
-        source: source.name,
-        maxDeletedShare: source.maxDeletedShare,
-        minEntities: options.deletionGuardMinEntities ?? DEFAULTS.deletionGuardMinEntities,
-      });
-      const time = clock.now();
-      const groups = chunk(diff.changes, options.publishBatchSize);
-      // Entries committed again without an event: stale pending ones, and, once after an upgrade,
-      // every entity of a snapshot hashed with the first format; in groups, like any large commit.
-      const silentUpdates = [...diff.resolved, ...diff.rehashed];
-      if (silentUpdates.length > 0) {
-        mark = Date.now();
-        await commitInGroups(deps, lease, silentUpdates, options.publishBatchSize);
-        timings.commitMs += Date.now() - mark;
-      }
-      for (const [i, group] of groups.entries()) {
-        if (options.signal?.aborted === true) {
-          notAttempted = groups.slice(i).reduce((n, g) => n + g.length, 0);
-          error = `stopped before all changes were published; ${notAttempted} left for the next cycle`;
-          break;
+    counts = baseline ? { ...NO_COUNTS, unchanged: diff.counts.created } : diff.counts;
+    // A deletion guard that refuses the deletions still lets the rest of the cycle out: creations
+    // and updates are true whatever the API lost.
+    let refusal: Error | undefined;
+    try {
+      if (!baseline) {
+        try {
+          assertDeletionsPlausible(counts.deleted, snapshot.entries, {
+            source: source.name,
+            maxDeletedShare: source.maxDeletedShare,
+            minEntities: options.deletionGuardMinEntities ?? DEFAULTS.deletionGuardMinEntities,
+          });
+        } catch (e: unknown) {
+          refusal = e instanceof Error ? e : new Error(String(e));
         }
-        mark = Date.now();
-        // The fetch may have outlived the lease; later groups ride on the renewal before each commit.
-        if (i === 0) await lease.renew();
-        await deps.snapshots.recordPending(lease.current, group.map(pendingUpdateFor));
-        timings.pendingMs += Date.now() - mark;
-        mark = Date.now();
-        const outcome = await publishGroup(deps, source, group, time);
-        timings.publishMs += Date.now() - mark;
-        published += outcome.acked.length;
-        publishFailed += outcome.failed;
-        firstPublishError ??= outcome.firstError;
-        await deps.afterPublish?.();
-        mark = Date.now();
-        await lease.renew();
-        await deps.snapshots.commit(lease.current, outcome.acked.map(snapshotUpdateFor));
-        timings.commitMs += Date.now() - mark;
+        // Entries committed again without an event: stale pending ones, and, once after an
+        // upgrade, every entity of a snapshot hashed with the first format; in groups, like any
+        // large commit. After the group in flight, so no two commits overlap.
+        const silentUpdates = [...diff.resolved, ...diff.rehashed];
+        if (silentUpdates.length > 0) {
+          await groups.finish();
+          const mark = Date.now();
+          await commitInGroups(deps, lease, silentUpdates, options.publishBatchSize);
+          timings.commitMs += Date.now() - mark;
+        }
       }
+      const rest = refusal === undefined ? diff.changes : diff.changes.filter((c) => c.type !== EventType.deleted);
+      for (const group of chunk(rest, options.publishBatchSize)) await groups.submit(group);
+      await groups.finish();
+    } finally {
+      await groups.settle();
+      notAttempted = groups.notAttempted;
+    }
+    if (refusal !== undefined) throw refusal;
+    if (baseline) {
+      logger.info('cold start: baseline recorded without events', { runId, entities: counts.unchanged });
+    }
+    if (notAttempted > 0) {
+      error = `stopped before all changes were published; ${notAttempted} left for the next cycle`;
+    } else if (groups.sent === 0 && coldStart) {
       // A cold start of an empty API, or a cycle with nothing new, still marks the source as seen.
-      if (groups.length === 0 && coldStart) {
-        await lease.renew();
-        await deps.snapshots.commit(lease.current, []);
-      }
-      if (error === null && publishFailed > 0) {
-        error = `${publishFailed} event(s) not acknowledged by the bus (first: ${firstPublishError ?? 'unknown'}); they are re-detected next cycle`;
-      }
+      await lease.renew();
+      await deps.snapshots.commit(lease.current, []);
+    }
+    if (error === null && publishFailed > 0) {
+      error = `${publishFailed} event(s) not acknowledged by the bus (first: ${firstPublishError ?? 'unknown'}); they are re-detected next cycle`;
     }
   } catch (e: unknown) {
     error = errorMessage(e);
@@ -282,6 +316,8 @@ interface GroupOutcome {
   readonly failed: number;
   readonly firstError: string | null;
 }
+
+type StageTimings = Record<'fetchMs' | 'diffMs' | 'pendingMs' | 'publishMs' | 'commitMs', number>;
 
 async function publishGroup(
   deps: PollCycleDeps,

@@ -220,4 +220,36 @@ describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
     // The API shows the committed state again: a revert above the pending version.
     expect(diff.changes.find((c) => c.entityId === '1')).toMatchObject({ type: 'updated', version: 3 });
   });
+  it('hands out full groups of creations and updates as pages arrive; finish gives the rest and the deletions', () => {
+    const pending = new Map([['2', { type: EventType.updated, hash: hashRecord({ id: 2, v: 'x' }), version: 3 }]]);
+    const streamed = new SnapshotDiffer(snapshot, pending, 'id');
+    const groups: string[][] = [];
+    for (const page of pages) {
+      streamed.addPage(page);
+      for (const group of streamed.takeGroups(1))
+        groups.push(group.map((c) => `${c.type} ${c.entityId} v${c.version}`));
+    }
+    // Entity 2 has a pending event: it waits for finish, as deletions do.
+    expect(groups).toEqual([['created 4 v4'], ['created 5 v1']]);
+    const rest = streamed.finish();
+    expect(rest.changes.map((c) => `${c.type} ${c.entityId} v${c.version}`)).toEqual(['updated 2 v4', 'deleted 3 v2']);
+
+    const whole = new SnapshotDiffer(snapshot, pending, 'id');
+    for (const page of pages) whole.addPage(page);
+    const all = whole.finish();
+    expect(rest.counts).toEqual(all.counts);
+    const key = (c: { entityId: string; version: number; type: string }) => `${c.type} ${c.entityId} v${c.version}`;
+    expect([...groups.flat(), ...rest.changes.map(key)].sort()).toEqual(all.changes.map(key).sort());
+  });
+
+  it('keeps what does not fill a group for the next call', () => {
+    const differ = new SnapshotDiffer(new Map(), new Map(), 'id');
+    differ.addPage([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(differ.takeGroups(2).map((g) => g.map((c) => c.entityId))).toEqual([['1', '2']]);
+    differ.addPage([{ id: 4 }]);
+    expect(differ.takeGroups(2).map((g) => g.map((c) => c.entityId))).toEqual([['3', '4']]);
+    differ.addPage([{ id: 5 }]);
+    expect(differ.takeGroups(2)).toEqual([]);
+    expect(differ.finish().changes.map((c) => c.entityId)).toEqual(['5']);
+  });
 });

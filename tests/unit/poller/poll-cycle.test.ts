@@ -227,6 +227,63 @@ describe('runPollCycle', () => {
     expect(w.publisher.published).toHaveLength(2);
   });
 
+  it('publishes full groups while the next pages are still being fetched', async () => {
+    const w = world();
+    const seenAtPage: number[] = [];
+    const publisher = w.publisher;
+    const client: SourceClient = {
+      async *fetchPages() {
+        for (let page = 0; page < 4; page++) {
+          // Gives the group in flight time to reach the bus before this page is read.
+          await new Promise((resolve) => setImmediate(resolve));
+          seenAtPage.push(publisher.published.length);
+          yield { records: [{ id: page * 2 + 1 }, { id: page * 2 + 2 }], bytes: 10 };
+        }
+      },
+    };
+    const result = await w.cycle(client, { publishBatchSize: 2 });
+    expect(result).toMatchObject({ status: 'succeeded', published: 8 });
+    // By the time the last page is read, the first groups are on the bus.
+    expect(seenAtPage[0]).toBe(0);
+    expect(seenAtPage[3]).toBeGreaterThanOrEqual(4);
+    expect(w.snapshots.commits.map((c) => c.updates.length)).toEqual([2, 2, 2, 2]);
+  });
+
+  it('when the source fails after some groups went out, keeps them committed and emits no deletion', async () => {
+    const w = world();
+    await w.cycle([[{ id: 1 }, { id: 2 }, { id: 3 }]]);
+    w.publisher.published.length = 0;
+    const client = new FakeSourceClient(
+      [
+        [
+          { id: 1, n: 'x' },
+          { id: 2, n: 'x' },
+        ],
+        [{ id: 4 }],
+      ],
+      {
+        pages: 1,
+        error: new Error('503 after retries'),
+      },
+    );
+    const result = await w.cycle(client, { publishBatchSize: 2 });
+    expect(result).toMatchObject({ status: 'failed', published: 2, error: '503 after retries' });
+    expect(w.publisher.summary()).toEqual(['updated 1 v2', 'updated 2 v2']);
+    expect(w.snapshots.entries.get('carts')?.get('1')).toMatchObject({ version: 2 });
+    // The next whole poll emits the deletion of 3 and the creation of 4, and nothing twice.
+    await w.cycle(
+      [
+        [
+          { id: 1, n: 'x' },
+          { id: 2, n: 'x' },
+        ],
+        [{ id: 4 }],
+      ],
+      { publishBatchSize: 2 },
+    );
+    expect(w.publisher.summary()).toEqual(['updated 1 v2', 'updated 2 v2', 'created 4 v1', 'deleted 3 v2']);
+  });
+
   it('counts records without an id and duplicate ids, and still publishes the rest', async () => {
     const w = world();
     const result = await w.cycle([[{ id: 1 }, { name: 'no id' }, { id: 1, dup: true }, 'text', { id: 2 }]]);
@@ -482,7 +539,8 @@ describe('runPollCycle', () => {
 
       await w.cycle([[{ id: 1, n: 'A' }, { id: 2 }]]);
 
-      expect(w.publisher.summary()).toEqual(['created 1 v2', 'created 2 v1']);
+      // Entities with a pending event go after the others: their reconciliation needs the whole poll.
+      expect(w.publisher.summary()).toEqual(['created 2 v1', 'created 1 v2']);
     });
   });
 
@@ -502,6 +560,16 @@ describe('runPollCycle', () => {
       // The API recovers: the snapshot never forgot anything, so nothing is emitted.
       const recovered = await w.cycle([carts(200)]);
       expect(recovered).toMatchObject({ status: 'succeeded', published: 0 });
+    });
+
+    it('when deletions are refused, the creations and updates already published stand', async () => {
+      const w = world();
+      await w.cycle([carts(200)]);
+      w.publisher.published.length = 0;
+      const refused = await w.cycle([[...carts(50), { id: 500 }]], { publishBatchSize: 10 });
+      expect(refused).toMatchObject({ status: 'failed', errorCode: 'POLL.TOO_MANY_DELETIONS', published: 1 });
+      expect(refused.error).toContain('no deletion was published');
+      expect(w.publisher.summary()).toEqual(['created 500 v1']);
     });
 
     it('lets deletions up to the share through, counting only live entities', async () => {
