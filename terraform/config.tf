@@ -36,18 +36,40 @@ locals {
     loader = {
       host = "0.0.0.0"
       port = local.container_port
-      # The loader verifies the push token too: same audience and account as the subscription.
+      # The subscription Terraform created decides, whatever the file says.
+      delivery = var.loader_delivery
+    }
+  }
+
+  # The loader keys only one delivery mode has, picked by var.loader_delivery.
+  managed_loader_delivery = {
+    # The loader verifies the push token too: same audience and account as the subscription.
+    push = {
       auth = {
         audience            = var.loader_audience
-        serviceAccountEmail = google_service_account.push.email
+        serviceAccountEmail = one(google_service_account.push[*].email)
       }
     }
+    # No loader.auth with pull: no push comes, there is no push account, and nobody may invoke the
+    # loader at all (Cloud Run refuses every request without run.invoker before the loader sees
+    # it). The file's loader.pull tunables (flow control, batch window) stay.
+    pull = {
+      pull = merge(try(local.user_config.loader.pull, {}), local.managed_pull)
+    }
+  }
+  managed_pull = {
+    subscription = one(google_pubsub_subscription.loader_pull[*].name)
+    exactlyOnce  = var.pull_exactly_once_delivery
   }
 
   rendered_config = yamlencode(merge(local.user_config, local.managed_config, {
     # Keep the file's tunables (leaseTtl, groupCommitMaxRows, ...) next to the managed keys.
     poller = merge(try(local.user_config.poller, {}), local.managed_config.poller)
-    loader = merge(try(local.user_config.loader, {}), local.managed_config.loader)
+    loader = merge(
+      try(local.user_config.loader, {}),
+      local.managed_config.loader,
+      local.managed_loader_delivery[var.loader_delivery],
+    )
   }))
 
   # Every environment variable the sources' auth blocks name (tokenEnv, valueEnv, ...).

@@ -24,7 +24,7 @@ output "loader_service" {
 }
 
 output "loader_url" {
-  description = "The loader's URL; reachable only from inside the project, and only by the push account."
+  description = "The loader's URL; reachable only from inside the project, and only by the push account (with pull, by nobody)."
   value       = google_cloud_run_v2_service.loader.uri
 }
 
@@ -38,9 +38,19 @@ output "events_topic" {
   value       = google_pubsub_topic.events.name
 }
 
+output "loader_delivery" {
+  description = "How events reach the loader: push or pull (var.loader_delivery)."
+  value       = var.loader_delivery
+}
+
 output "push_subscription" {
-  description = "Push subscription that delivers events to the loader."
-  value       = google_pubsub_subscription.loader_push.name
+  description = "Push subscription that delivers events to the loader; null with loader_delivery = \"pull\"."
+  value       = one(google_pubsub_subscription.loader_push[*].name)
+}
+
+output "pull_subscription" {
+  description = "Pull subscription the loader reads with StreamingPull (loader.pull.subscription); null with loader_delivery = \"push\"."
+  value       = one(google_pubsub_subscription.loader_pull[*].name)
 }
 
 output "dead_letter_subscription" {
@@ -69,7 +79,7 @@ output "config_version" {
 }
 
 output "rendered_config" {
-  description = "The config the workloads read: your file plus the gcp section, loader.auth and ports."
+  description = "The config the workloads read: your file plus the gcp section, ports, loader.delivery and loader.auth (push) or loader.pull.subscription (pull)."
   value       = local.rendered_config
 }
 
@@ -79,7 +89,7 @@ output "service_accounts" {
     poller    = google_service_account.poller.email
     loader    = google_service_account.loader.email
     batch     = google_service_account.batch.email
-    push      = google_service_account.push.email
+    push      = one(google_service_account.push[*].email) # null with pull: no push account
     scheduler = google_service_account.scheduler.email
     deployer  = google_service_account.deployer.email
   }

@@ -105,17 +105,21 @@ resource "google_cloud_run_v2_service" "poller" {
   ]
 }
 
-# Push endpoint of the events subscription. Ingress is internal: Pub/Sub push from the same
-# project counts as internal traffic when it targets the run.app URL
-# (https://cloud.google.com/run/docs/securing/ingress), so the internet cannot reach it at all.
-# Authentication is required; only the push account holds run.invoker on it.
+# The loader, in one of two shapes (var.loader_delivery):
+# - push: the endpoint of the push subscription. Ingress is internal: Pub/Sub push from the same
+#   project counts as internal traffic when it targets the run.app URL
+#   (https://cloud.google.com/run/docs/securing/ingress), so the internet cannot reach it at all.
+#   Authentication is required; only the push account holds run.invoker on it. Scales to zero.
+# - pull: a StreamingPull consumer of the pull subscription, which runs between requests, not in
+#   them: at least loader_pull_min_instances instances, CPU always allocated. Internal ingress and
+#   no invoker binding at all, like the poller (its /healthz serves Cloud Run's probes).
 resource "google_cloud_run_v2_service" "loader" {
   name                = local.loader_service_name
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
   deletion_protection = var.deletion_protection
-  description         = "changefeed loader: receives pushed change events, appends them to BigQuery."
-  # The audience of the push token; see var.loader_audience.
+  description         = local.loader_pull ? "changefeed loader: pulls change events in batches, appends them to BigQuery." : "changefeed loader: receives pushed change events, appends them to BigQuery."
+  # The audience of the push token; see var.loader_audience. (Harmless with pull: no token comes.)
   custom_audiences = [var.loader_audience]
 
   template {
@@ -124,8 +128,10 @@ resource "google_cloud_run_v2_service" "loader" {
     timeout                          = "${var.push_ack_deadline_seconds}s"
     max_instance_request_concurrency = var.loader_concurrency
 
+    # Push: Cloud Run scales with the pushed requests, down to zero. Pull: the stream needs an
+    # instance always running; more start when the running ones are busy (CPU), up to the maximum.
     scaling {
-      min_instance_count = 0
+      min_instance_count = local.loader_pull ? var.loader_pull_min_instances : 0
       max_instance_count = var.loader_max_instances
     }
 
@@ -141,8 +147,9 @@ resource "google_cloud_run_v2_service" "loader" {
           cpu    = "1"
           memory = "1Gi"
         }
-        # Every row is appended before its request is answered: no work outside requests.
-        cpu_idle          = true
+        # Push: every row is appended before its request is answered, no work outside requests.
+        # Pull: the StreamingPull stream and its batches run outside requests; CPU always allocated.
+        cpu_idle          = local.loader_push
         startup_cpu_boost = true
       }
 
@@ -182,11 +189,18 @@ resource "google_cloud_run_v2_service" "loader" {
 
   lifecycle {
     ignore_changes = [template[0].containers[0].image, client, client_version]
+
+    precondition {
+      condition     = local.loader_push || var.loader_pull_min_instances <= var.loader_max_instances
+      error_message = "loader_pull_min_instances (${var.loader_pull_min_instances}) must not exceed loader_max_instances (${var.loader_max_instances})."
+    }
   }
 
   depends_on = [
     google_project_service.apis,
     google_secret_manager_secret_iam_member.config_readers,
+    # Pull: the consumer starts with the service, so the subscription and the right to read it first.
+    google_pubsub_subscription_iam_member.loader_pulls_events,
   ]
 }
 

@@ -1,5 +1,6 @@
-# One identity per workload, plus one for Pub/Sub push, one for Cloud Scheduler and one for
-# Cloud Build deploys. Each gets only the roles below, on the narrowest resource that works.
+# One identity per workload, plus one for Pub/Sub push (only with loader_delivery = "push"), one
+# for Cloud Scheduler and one for Cloud Build deploys. Each gets only the roles below, on the
+# narrowest resource that works.
 # Nothing is granted to the public: every member below is one of these accounts, Google's Pub/Sub
 # service agent, or a principal named in var.dlq_operators.
 
@@ -14,7 +15,7 @@ resource "google_service_account" "poller" {
 resource "google_service_account" "loader" {
   account_id   = "changefeed-loader"
   display_name = "changefeed loader (Cloud Run service)"
-  description  = "Receives pushed events and appends them to BigQuery."
+  description  = "Receives pushed events, or pulls them, and appends them to BigQuery."
 
   depends_on = [google_project_service.apis]
 }
@@ -27,7 +28,10 @@ resource "google_service_account" "batch" {
   depends_on = [google_project_service.apis]
 }
 
+# Only with push: with pull nothing calls the loader, so there is no token to sign.
 resource "google_service_account" "push" {
+  count = local.loader_push ? 1 : 0
+
   account_id   = "changefeed-push"
   display_name = "changefeed Pub/Sub push identity"
   description  = "Signs the OIDC token of the push subscription; may only invoke the loader."
@@ -99,6 +103,17 @@ resource "google_project_iam_member" "loader_runs_bigquery_jobs" {
   member  = google_service_account.loader.member
 }
 
+# Pull only: StreamingPull, ack, nack and lease extensions on the loader's pull subscription, and
+# nothing else on Pub/Sub (no topic, no other subscription, never the project). With push the
+# loader has no Pub/Sub role at all: Pub/Sub calls it.
+resource "google_pubsub_subscription_iam_member" "loader_pulls_events" {
+  count = local.loader_pull ? 1 : 0
+
+  subscription = google_pubsub_subscription.loader_pull[0].name
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.loader.member
+}
+
 # ---- batch ----------------------------------------------------------------------------------
 
 # Load jobs with WRITE_TRUNCATE, merges of incremental sources, `_runs` rows.
@@ -158,12 +173,15 @@ resource "google_secret_manager_secret_iam_member" "source_secret_readers" {
 
 # ---- invokers: only these two may call the workloads ------------------------------------------
 
+# Push only. With pull nobody may invoke the loader (like the poller; /healthz serves the probes).
 resource "google_cloud_run_v2_service_iam_member" "push_invokes_loader" {
+  count = local.loader_push ? 1 : 0
+
   project  = var.project_id
   location = google_cloud_run_v2_service.loader.location
   name     = google_cloud_run_v2_service.loader.name
   role     = "roles/run.invoker"
-  member   = google_service_account.push.member
+  member   = google_service_account.push[0].member
 }
 
 # roles/run.invoker on a job allows run.jobs.run, which is what the scheduler's jobs:run call
@@ -185,18 +203,20 @@ resource "google_pubsub_topic_iam_member" "pubsub_agent_publishes_dead_letters" 
   member = local.pubsub_service_agent
 }
 
-# ...and acknowledges it on the source subscription.
+# ...and acknowledges it on the source subscription: the push or the pull one, whichever exists.
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_dead_letters" {
-  subscription = google_pubsub_subscription.loader_push.name
+  subscription = local.loader_subscription_name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
 
 # Push OIDC tokens: the agent mints tokens as the push account. Projects that enabled Pub/Sub
 # after 8 April 2021 have this through the agent's own role; older ones need the grant. Scoped
-# to the push account only, never the project.
+# to the push account only, never the project; with pull there is no push account.
 resource "google_service_account_iam_member" "pubsub_agent_signs_as_push" {
-  service_account_id = google_service_account.push.name
+  count = local.loader_push ? 1 : 0
+
+  service_account_id = google_service_account.push[0].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }

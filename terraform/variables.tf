@@ -17,8 +17,9 @@ variable "region" {
 variable "config_file" {
   description = <<-EOT
     Path (relative to this folder) of your changefeed YAML config: the sources, and any tunables.
-    Terraform adds what it knows (backend: gcp, the gcp section, loader.auth, the ports Cloud Run
-    uses), stores the result as a Secret Manager version and mounts it into every workload.
+    Terraform adds what it knows (backend: gcp, the gcp section, the ports Cloud Run uses,
+    loader.delivery, and loader.auth with push or loader.pull.subscription with pull), stores the
+    result as a Secret Manager version and mounts it into every workload.
   EOT
   type        = string
 }
@@ -88,7 +89,7 @@ variable "bigquery_location" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Push deliveries of one message before Pub/Sub dead-letters it (Pub/Sub allows 5-100)."
+  description = "Deliveries of one message (push or pull) before Pub/Sub dead-letters it (Pub/Sub allows 5-100)."
   type        = number
   default     = 5
 
@@ -110,19 +111,69 @@ variable "push_ack_deadline_seconds" {
 }
 
 variable "push_min_backoff" {
-  description = "Shortest wait before Pub/Sub redelivers a failed push (a duration such as \"10s\")."
+  description = "Shortest wait before Pub/Sub redelivers a failed push, or a nacked pulled message (a duration such as \"10s\")."
   type        = string
   default     = "10s"
 }
 
 variable "push_max_backoff" {
-  description = "Longest wait before Pub/Sub redelivers a failed push (at most \"600s\")."
+  description = "Longest wait before Pub/Sub redelivers a failed push, or a nacked pulled message (at most \"600s\")."
   type        = string
   default     = "600s"
 }
 
+variable "loader_delivery" {
+  description = <<-EOT
+    How events reach the loader. "push" (default): a push subscription POSTs each message to the
+    loader, which Cloud Run scales with the traffic, down to zero. "pull": a pull subscription the
+    loader consumes with StreamingPull in large batches; the loader then keeps at least
+    loader_pull_min_instances instances running with CPU always allocated. Exactly one of the two
+    subscriptions exists.
+  EOT
+  type        = string
+  default     = "push"
+
+  validation {
+    condition     = contains(["push", "pull"], var.loader_delivery)
+    error_message = "loader_delivery must be \"push\" (Pub/Sub pushes to the loader, which scales to zero) or \"pull\" (the loader pulls in batches from an always-on instance)."
+  }
+}
+
+variable "pull_ack_deadline_seconds" {
+  description = "Pull: the subscription's initial ack deadline. The loader's client extends the lease of what it holds, so this only bounds how soon a crashed instance's messages are redelivered."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.pull_ack_deadline_seconds >= 10 && var.pull_ack_deadline_seconds <= 600
+    error_message = "pull_ack_deadline_seconds must be between 10 and 600."
+  }
+}
+
+variable "pull_exactly_once_delivery" {
+  description = <<-EOT
+    Pull: enable Pub/Sub exactly-once delivery on the pull subscription (no redelivery of an acked
+    message, and acks that Pub/Sub confirms), rendered as loader.pull.exactlyOnce. It costs
+    throughput and latency: every ack waits for Pub/Sub's confirmation. Push subscriptions do not
+    support it.
+  EOT
+  type        = bool
+  default     = false
+}
+
+variable "loader_pull_min_instances" {
+  description = "Pull: loader instances that always run (each holds a StreamingPull stream, with CPU always allocated, billed even when idle). At least 1, at most loader_max_instances."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.loader_pull_min_instances >= 1 && floor(var.loader_pull_min_instances) == var.loader_pull_min_instances
+    error_message = "loader_pull_min_instances must be a whole number of at least 1: a pull loader with no instance running would never read the subscription."
+  }
+}
+
 variable "loader_max_instances" {
-  description = "Upper bound of loader instances; Pub/Sub push scales the loader between 0 and this."
+  description = "Upper bound of loader instances. Push: Cloud Run scales the loader between 0 and this with the pushed requests; pull: between loader_pull_min_instances and this."
   type        = number
   default     = 10
 }
