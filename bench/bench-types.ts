@@ -32,6 +32,11 @@ export interface SectionResult {
   readonly targets: readonly Target[];
   /** Conditions of the run worth reading next to the figures (N, runs, payload size...). */
   readonly notes: readonly string[];
+  /**
+   * Why the section measured nothing (a tool it needs is not installed): it then has no figures
+   * and no targets, and the table says so instead of showing a figure that was not measured.
+   */
+  readonly skipped?: string;
 }
 
 export interface BenchOptions {

@@ -31,13 +31,17 @@ export function renderMarkdown(run: BenchRun): string {
     '|---|---|---|',
   ];
   for (const section of run.sections) {
+    // A skipped section keeps a row, so that a missing target is never mistaken for a met one.
+    if (section.skipped !== undefined) out.push(`| ${section.title} | skipped | — |`);
     for (const t of section.targets)
       out.push(
         `| ${t.label} | ${formatValue(t.value, section.id === 'index' ? 'B/entity' : 'x')} | ${t.met ? 'yes' : '**no**'} |`,
       );
   }
   for (const section of run.sections) {
-    out.push('', `## ${section.title}`, '', '| figure | median |', '|---|---|');
+    out.push('', `## ${section.title}`, '');
+    if (section.skipped === undefined) out.push('| figure | median |', '|---|---|');
+    else out.push(`Skipped: ${section.skipped}`);
     for (const figure of section.figures) out.push(figureRow(figure));
     if (section.notes.length > 0) out.push('');
     for (const note of section.notes) out.push(`- ${note}`);
@@ -51,6 +55,7 @@ export function renderText(run: BenchRun): string {
   const rows: [string, string][] = [];
   for (const section of run.sections) {
     rows.push([`== ${section.title}`, '']);
+    if (section.skipped !== undefined) rows.push([`  skipped: ${section.skipped}`, '']);
     for (const figure of section.figures) rows.push([`  ${figure.label}`, formatValue(figure.value, figure.unit)]);
     for (const t of section.targets) rows.push([`  target: ${t.label}`, t.met ? 'met' : 'MISSED']);
   }

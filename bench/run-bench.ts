@@ -10,16 +10,17 @@ import { benchIndexMemory } from './index-memory';
 import { benchLoaderPush } from './loader-push';
 import { benchEndToEnd } from './local-e2e';
 import { REPO_ROOT } from './measure';
+import { benchPubSubDelivery } from './pubsub-delivery';
 import { renderMarkdown, renderText, type BenchRun } from './render-results';
 
-const SECTIONS = ['diff', 'loader', 'delivery', 'index', 'current', 'e2e'] as const;
+const SECTIONS = ['diff', 'loader', 'delivery', 'index', 'current', 'e2e', 'pubsub'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
-const USAGE = `npm run bench -- [--only diff,loader,delivery,index,current,e2e] [--runs N] [--quick] [--no-dlt] [--out DIR]
+const USAGE = `npm run bench -- [--only diff,loader,delivery,index,current,e2e,pubsub] [--runs N] [--quick] [--no-dlt] [--out DIR]
 
-  --only     sections to run (default: all)
-  --runs     measured runs per figure, after one warm-up (default 5; the end-to-end and index
-             sections take at most 3)
+  --only     sections to run (default: all; pubsub needs the gcloud Pub/Sub emulator, or PUBSUB_EMULATOR_HOST)
+  --runs     measured runs per figure, after one warm-up (default 5; the end-to-end, index and
+             pubsub sections take at most 3)
   --quick    small sizes, to check the benchmarks work; figures are not comparable
   --no-dlt   skip the dlt peer (no Python needed)
   --out      where latest.md and latest.json go (default bench/results; --quick defaults to a temporary directory)`;
@@ -117,6 +118,8 @@ function runSection(id: SectionId, options: BenchOptions, flags: Flags): Promise
       return benchCurrentState(options);
     case 'e2e':
       return benchEndToEnd({ ...options, withDlt: flags.withDlt });
+    case 'pubsub':
+      return benchPubSubDelivery(options);
   }
 }
 

@@ -170,6 +170,10 @@ export const loaderSchema = z
         maxOutstandingBytes: z.number().int().positive().default(DEFAULTS.pullMaxOutstandingBytes),
         batchMaxMessages: z.number().int().min(1).max(50_000).default(DEFAULTS.pullBatchMaxMessages),
         batchMaxDelay: durationMs.default(DEFAULTS.pullBatchMaxDelayMs),
+        exactlyOnce: z.boolean().default(false).meta({
+          description:
+            'pull: the subscription has exactly-once delivery (`changefeed gcp setup` creates it so; Terraform: pull_exactly_once_delivery). Each ack waits for Pub/Sub to confirm it, and an ack it refuses is counted and logged with the message id (that message is delivered again; its row is a duplicate by event id). Acks take a round trip longer, and the guarantee holds only for subscribers that reach Pub/Sub in one region. https://cloud.google.com/pubsub/docs/exactly-once-delivery',
+        }),
       })
       .prefault({}),
   })
@@ -210,6 +214,50 @@ export const gcpSchema = z
         deadLetterSubscription: z.string().min(3).default(DEFAULTS.pubsubDeadLetterSubscription),
         /** How long one pull of the dead-letter subscription waits for messages. */
         deadLetterPullTimeout: durationMs.default(DEFAULTS.deadLetterPullTimeoutMs),
+        publish: z
+          .strictObject({
+            // The client cuts larger values down to its limits without a word; refusing them
+            // keeps the config saying what actually happens.
+            batchMaxMessages: z
+              .number()
+              .int()
+              .min(1)
+              .max(1000, 'expected at most 1000: a Publish request carries at most 1000 messages')
+              .default(DEFAULTS.pubsubBatchMaxMessages)
+              .meta({
+                description:
+                  "Messages per Publish request (at most 1000, the API's limit). The client batches per ordering key and the poller's keys are per entity, so a cycle's messages mostly travel one per request whatever this is.",
+              }),
+            batchMaxBytes: z
+              .number()
+              .int()
+              .min(1)
+              .max(
+                9 * 1024 * 1024,
+                'expected at most 9437184 (9 MiB): the client keeps a Publish request under the 10 MB limit with this cap',
+              )
+              .default(DEFAULTS.pubsubBatchMaxBytes)
+              .meta({
+                description:
+                  'Bytes of messages per Publish request (at most 9 MiB, the client cap under the 10 MB request limit); a larger message still goes, alone.',
+              }),
+            batchMaxDelay: durationMs.default(DEFAULTS.pubsubBatchMaxDelayMs).meta({
+              description:
+                'How long a Publish request waits for more messages of its ordering key. Longer delays every acknowledgement, and so every poll cycle, since a key rarely has a second message in one cycle.',
+            }),
+            maxOutstandingMessages: z.number().int().positive().default(DEFAULTS.pubsubMaxOutstandingMessages).meta({
+              description:
+                'Messages handed to the client and not yet acknowledged: bounds the Publish requests in flight and the memory they hold. The real service has longer round trips than the emulator, where more in flight helps.',
+            }),
+            maxOutstandingBytes: z.number().int().positive().default(DEFAULTS.pubsubMaxOutstandingBytes).meta({
+              description:
+                'The same bound in bytes of data, attributes and ordering key; a larger message still goes once nothing else is outstanding.',
+            }),
+          })
+          .prefault({})
+          .meta({
+            description: "The poller's publishing to gcp.pubsub.topic: the client's batching and flow control.",
+          }),
       })
       .prefault({}),
     firestore: z

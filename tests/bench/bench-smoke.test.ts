@@ -9,6 +9,7 @@ import { benchDiffEngine } from '../../bench/diff-engine';
 import { benchIndexMemory } from '../../bench/index-memory';
 import { benchLoaderPush } from '../../bench/loader-push';
 import { benchEndToEnd } from '../../bench/local-e2e';
+import { benchPubSubDelivery } from '../../bench/pubsub-delivery';
 import { renderMarkdown } from '../../bench/render-results';
 
 /**
@@ -82,6 +83,30 @@ describe('npm run bench, smoke run (--quick)', () => {
       'append + _current upsert ≤ 1.5× the append alone (batches of 500)',
     ]);
   }, 120_000);
+
+  it('pubsub delivery: the emulator delivers every message by pull and by push into DuckDB, checked against the rows', async () => {
+    // tests/global-setup.ts points PUBSUB_EMULATOR_HOST at its emulator, which the section then uses.
+    const section = await benchPubSubDelivery(options);
+    expect(section.skipped).toBeUndefined();
+    expectWellFormed(section);
+    expect(section.targets.map((t) => t.label)).toEqual(['pull ≥ 10× push messages/s into DuckDB (Pub/Sub emulator)']);
+    expect(section.figures.map((f) => f.label)).toEqual(
+      expect.arrayContaining(['pull rate', 'push rate', 'pull / push']),
+    );
+  }, 120_000);
+
+  it('a skipped section says why, in the targets table and in its own, with no figure', () => {
+    const markdown = renderMarkdown({
+      startedAt: 'now',
+      machine: 'm',
+      node: 'v',
+      options: { runs: 1, quick: true, only: ['pubsub'] },
+      sections: [{ id: 'pubsub', title: 'Pub/Sub', figures: [], targets: [], notes: [], skipped: 'no emulator' }],
+    });
+    expect(markdown).toContain('| Pub/Sub | skipped | — |');
+    expect(markdown).toContain('Skipped: no emulator');
+    expect(markdown).not.toContain('| figure | median |');
+  });
 
   it('rejects an unknown section with a usage message and exit code 2', () => {
     const run = spawnSync(process.execPath, [path.join(__dirname, '../../bench/dist/run-bench.js'), '--only', 'nope'], {

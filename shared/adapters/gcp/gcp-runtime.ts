@@ -115,14 +115,30 @@ export function createFirestoreSnapshotStore(
   return { store: new FirestoreSnapshotStore(client, { collection: config.gcp.firestore.collection }), client };
 }
 
-/** The Pub/Sub client honours PUBSUB_EMULATOR_HOST by itself. */
+/**
+ * The poller's publisher, with `gcp.pubsub.publish`'s batching and flow control. The Pub/Sub
+ * client honours PUBSUB_EMULATOR_HOST by itself.
+ */
 export function createPubSubPublisher(
   config: Config,
   projectId: string,
   logger: Logger,
 ): { readonly publisher: PubSubEventPublisher; readonly client: PubSub } {
   const client = new PubSub({ projectId });
-  return { publisher: PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, { logger }), client };
+  const publish = config.gcp.pubsub.publish;
+  const publisher = PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, {
+    batching: {
+      maxMessages: publish.batchMaxMessages,
+      maxBytes: publish.batchMaxBytes,
+      maxMilliseconds: publish.batchMaxDelay,
+    },
+    flowControl: {
+      maxOutstandingMessages: publish.maxOutstandingMessages,
+      maxOutstandingBytes: publish.maxOutstandingBytes,
+    },
+    logger,
+  });
+  return { publisher, client };
 }
 
 /**
@@ -148,6 +164,7 @@ export function createPullConsumer(
   return new PubSubPullConsumer(subscription, consume, {
     batchMaxMessages: settings.batchMaxMessages,
     batchMaxDelayMs: settings.batchMaxDelay,
+    exactlyOnce: settings.exactlyOnce,
     logger,
   });
 }

@@ -3,13 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PubSub, type Topic, type v1 } from '@google-cloud/pubsub';
 import { buildLoaderApp } from '@changefeed/loader';
 import {
+  createPubSubPublisher,
   createSubscriberClient,
   PubSubDeadLetterQueue,
   PubSubEventPublisher,
   PublishErrorCode,
   subscriberClientOptions,
 } from '@changefeed/shared/adapters/gcp';
-import { loaderSchema } from '@changefeed/shared/config';
+import { loaderSchema, parseConfig } from '@changefeed/shared/config';
 import { AppError, ValidationError } from '@changefeed/shared/errors';
 import { changeToMessage, parsePushEnvelope, type PushedMessage } from '@changefeed/shared/events';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
@@ -313,6 +314,72 @@ describe('PubSubEventPublisher on the emulator', () => {
     }
     console.log(`Pub/Sub emulator publish rate (PubSubEventPublisher defaults):\n  ${lines.join('\n  ')}`);
   }, 120_000);
+});
+
+describe('createPubSubPublisher on the emulator: gcp.pubsub.publish reaches the client', () => {
+  let run: number;
+
+  beforeEach(() => {
+    run = Number.parseInt(randomUUID().slice(0, 6), 16);
+  });
+
+  /**
+   * The poller's publisher as its main builds it, from a config with `publish` as the
+   * `gcp.pubsub.publish` mapping, on a fresh topic with an ordered subscription.
+   */
+  async function configuredPublisher(
+    publish: string,
+  ): Promise<{ publisher: PubSubEventPublisher; subscription: string }> {
+    const topic = await createTopic('configured');
+    const subscription = await orderedPullSubscription(topic);
+    const config = parseConfig(
+      `backend: gcp
+gcp:
+  projectId: ${PROJECT}
+  pubsub:
+    topic: "${topic.name}"
+    publish: ${publish}
+sources:
+  - { name: carts, mode: stream, request: { url: "http://127.0.0.1:1/carts" }, idField: id, table: carts }
+`,
+      'changefeed.yaml',
+    );
+    const { publisher, client } = createPubSubPublisher(config, PROJECT, captureLog('pubsub').logger);
+    cleanups.push(async () => {
+      await publisher.close();
+      await client.close();
+    });
+    return { publisher, subscription };
+  }
+
+  /** Publishes and returns how long until every message was acknowledged, checking none failed. */
+  async function timedPublish(publisher: PubSubEventPublisher, messages: readonly OutboundMessage[]): Promise<number> {
+    const startedAt = performance.now();
+    publishedIds(await publisher.publish(messages));
+    return performance.now() - startedAt;
+  }
+
+  // The bounds below are lower bounds on waits the settings impose, or far below one they would
+  // impose if they did not arrive: a slow machine cannot make them fail.
+  it('a batch waits batchMaxDelay for more messages of its key, and goes at once when it holds batchMaxMessages', async () => {
+    const waiting = await configuredPublisher('{ batchMaxDelay: 1500ms }');
+    const alone = changeToMessage(cartChange(run));
+
+    expect(await timedPublish(waiting.publisher, [alone])).toBeGreaterThanOrEqual(1_400);
+    expect((await pullMessages(waiting.subscription, 1)).map((m) => m.attributes['ce-id'])).toEqual([alone.id]);
+
+    const full = await configuredPublisher('{ batchMaxMessages: 2, batchMaxDelay: 1m }');
+    const sameKey = [1, 2].map((version) => changeToMessage(cartChange(run + 1, { version })));
+
+    expect(await timedPublish(full.publisher, sameKey)).toBeLessThan(30_000);
+  }, 90_000);
+
+  it('holds at most maxOutstandingMessages unacknowledged: with 1, two keys publish one after the other', async () => {
+    const { publisher } = await configuredPublisher('{ batchMaxDelay: 1s, maxOutstandingMessages: 1 }');
+    const twoKeys = [run, run + 1].map((entity) => changeToMessage(cartChange(entity)));
+
+    expect(await timedPublish(publisher, twoKeys)).toBeGreaterThanOrEqual(1_900);
+  });
 });
 
 /** A dead-letter topic with its pull subscription (no ordering: see PubSubDeadLetterQueueOptions). */
