@@ -5,6 +5,7 @@ import { ValidationError } from '@changefeed/shared/errors';
 import { configCheck } from './commands/config-check';
 import { demoApiCommand } from './commands/demo-api';
 import { dlqListCommand, dlqPeekCommand, dlqReplayCommand, type DlqFlags, type ReplayFlags } from './commands/dlq';
+import { gcpSetupCommand } from './commands/gcp-setup';
 import { queryCommand } from './commands/query';
 import { runCommand } from './commands/run';
 import { startCommand } from './commands/start';
@@ -111,12 +112,18 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
 
   program
     .command('run')
-    .description('the whole pipeline on your config, locally')
+    .description(
+      'the whole pipeline on your config in this process: locally, or with backend: gcp the poller and a pull loader on Google Cloud (or its emulators)',
+    )
     .requiredOption('--config <file>', 'config file (YAML)')
-    .option('--data-dir <dir>', 'where the SQLite files and the DuckDB warehouse live', DEFAULTS.dataDir)
+    .option(
+      '--data-dir <dir>',
+      'where the SQLite files and the DuckDB warehouse live (gcp: only the log)',
+      DEFAULTS.dataDir,
+    )
     .option(
       '--once',
-      'one poll cycle of every stream source and one run of every batch source, drain the bus, exit',
+      'one poll cycle of every stream source and one run of every batch source, drain the bus (gcp: until the loader stored what was published), exit',
       false,
     )
     .action(async (o: { config: string; dataDir: string; once: boolean }) => {
@@ -131,6 +138,23 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     .argument('<file>', 'config file (YAML)')
     .action(async (file: string) => {
       code = await configCheck(file, ctx);
+    });
+
+  program
+    .command('gcp')
+    .description('Google Cloud tools')
+    .command('setup')
+    .description(
+      'create the Pub/Sub topics and subscriptions and the BigQuery dataset the config names, where missing ' +
+        '(on the emulators when PUBSUB_EMULATOR_HOST / BIGQUERY_EMULATOR_HOST are set); existing ones are reported and left alone',
+    )
+    .requiredOption('--config <file>', 'config file (YAML) with backend: gcp')
+    .option(
+      '--dead-letter-topic <name>',
+      'the dead-letter topic (default: gcp.pubsub.topic with -events replaced by, or else followed by, -dead-letters)',
+    )
+    .action(async (o: { config: string; deadLetterTopic?: string }) => {
+      code = await gcpSetupCommand(o, ctx);
     });
 
   demoOptions(program.command('demo-api').description('only the demo store API'), '--port').action(

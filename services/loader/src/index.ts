@@ -1,5 +1,6 @@
 export * from './app';
 export * from './batch-loader';
+export * from './gcp-pull-loader';
 export * from './group-committer';
 export * from './isolating-append';
 export * from './push-handler';

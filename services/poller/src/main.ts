@@ -1,20 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import {
-  createBigQueryWarehouse,
-  createFirestoreSnapshotStore,
-  createPubSubPublisher,
-  loadServiceConfig,
-  resolveProjectId,
-} from '@changefeed/shared/adapters/gcp';
+import { loadServiceConfig, resolveProjectId } from '@changefeed/shared/adapters/gcp';
 import { FAILPOINTS, failpointHook, parseFailpoints, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
 import { createLogger } from '@changefeed/shared/log';
-import { systemClock, type SourceClient } from '@changefeed/shared/ports';
-import { createSourceClient } from '@changefeed/shared/source';
 import { buildPollerApp } from './app';
-import { Poller } from './poller';
+import { openGcpPoller } from './gcp-poller';
 
 /**
  * The poller on Cloud Run (one instance, CPU always allocated): polls every stream source into
@@ -33,31 +23,8 @@ async function main(): Promise<void> {
   );
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
   const projectId = resolveProjectId(config, process.env);
-  // A missing credential variable fails here, at start-up, naming the source and the variable.
-  const sourceClients = new Map<string, SourceClient>();
-  for (const source of config.sources.filter((s) => s.mode === 'stream')) {
-    sourceClients.set(source.name, createSourceClient(source, { env: process.env, clock: systemClock, logger }));
-  }
-  const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
-  const firestore = createFirestoreSnapshotStore(config, projectId);
-  const pubsub = createPubSubPublisher(config, projectId, logger);
-  const poller = new Poller(
-    {
-      snapshots: firestore.store,
-      publisher: pubsub.publisher,
-      runLog: warehouse,
-      clock: systemClock,
-      logger,
-      sourceClients,
-      afterPublish,
-    },
-    config.sources,
-    {
-      holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-      leaseTtlMs: config.poller.leaseTtl,
-      publishBatchSize: config.poller.publishBatchSize,
-    },
-  );
+  const gcp = await openGcpPoller(config, projectId, process.env, logger, { afterPublish });
+  const { poller } = gcp;
   const server = await listen(buildPollerApp(poller), { port: env.PORT, host: '0.0.0.0' });
   poller.start();
   logger.info('poller started', { url: server.url, projectId, sources: poller.sources.map((s) => s.name) });
@@ -68,12 +35,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('stopping', { signal });
     void (async () => {
-      await poller.stop();
-      await pubsub.publisher.close();
+      await gcp.close();
       await server.close();
-      await warehouse.close();
-      await firestore.store.close();
-      await Promise.all([firestore.client.terminate(), pubsub.client.close()]);
       process.exit(0);
     })();
   };

@@ -9,3 +9,7 @@ export * from './firestore-snapshot-store';
 export * from './gcp-runtime';
 export * from './pubsub-names';
 export * from './pubsub-pull-consumer';
+export * from './bigquery-dataset-setup';
+export * from './gcp-setup';
+export * from './pubsub-setup';
+export * from './resource-report';

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { PubSub, type Subscription, type Topic } from '@google-cloud/pubsub';
+import { Duration, PubSub, type SubscriberOptions, type Subscription, type Topic } from '@google-cloud/pubsub';
 import { PubSubPullConsumer, type PullBatchConsumer, type PullResult } from '@changefeed/shared/adapters/gcp';
 import type { PushedMessage } from '@changefeed/shared/events';
-import { createSilentLogger } from '@changefeed/shared/log';
+import { createSilentLogger, type Logger } from '@changefeed/shared/log';
+import { captureLog } from '../../support/source-fakes';
 
 /**
  * The loader's pull delivery against the Pub/Sub emulator (StreamingPull over its real wire
  * protocol): batches, acks only after the load, redelivery of what failed, dead-lettering after
- * the subscription's attempts, message ordering, and close() mid-batch.
+ * the subscription's attempts, message ordering, and close() mid-batch; with exactly-once
+ * delivery, confirmed acks and a refused one.
  */
 const PROJECT = 'changefeed-test';
 let pubsub: PubSub;
@@ -22,7 +24,7 @@ afterEach(async () => {
 afterAll(() => pubsub.close());
 
 async function topicWithSubscription(
-  options: { deadLetterTopic?: Topic; maxDeliveryAttempts?: number } = {},
+  options: { deadLetterTopic?: Topic; maxDeliveryAttempts?: number; exactlyOnce?: boolean } = {},
 ): Promise<{ topic: Topic; subscription: Subscription }> {
   const name = `pull-${randomUUID().slice(0, 8)}`;
   const [topic] = await pubsub.createTopic(name);
@@ -31,6 +33,7 @@ async function topicWithSubscription(
     enableMessageOrdering: true,
     ackDeadlineSeconds: 10,
     retryPolicy: { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } },
+    enableExactlyOnceDelivery: options.exactlyOnce ?? false,
     ...(options.deadLetterTopic === undefined
       ? {}
       : {
@@ -57,11 +60,24 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function consumer(subscription: Subscription, consume: PullBatchConsumer, batchMaxMessages = 5): PubSubPullConsumer {
+function consumer(
+  subscription: Subscription,
+  consume: PullBatchConsumer,
+  batchMaxMessages = 5,
+  options: { exactlyOnce?: boolean; logger?: Logger; subscriber?: SubscriberOptions } = {},
+): PubSubPullConsumer {
   const c = new PubSubPullConsumer(
-    pubsub.subscription(subscription.name, { flowControl: { maxMessages: 50, allowExcessMessages: false } }),
+    pubsub.subscription(subscription.name, {
+      flowControl: { maxMessages: 50, allowExcessMessages: false },
+      ...options.subscriber,
+    }),
     consume,
-    { batchMaxMessages, batchMaxDelayMs: 50, logger: createSilentLogger() },
+    {
+      batchMaxMessages,
+      batchMaxDelayMs: 50,
+      exactlyOnce: options.exactlyOnce ?? false,
+      logger: options.logger ?? createSilentLogger(),
+    },
   );
   cleanups.push(() => c.close());
   return c;
@@ -179,5 +195,99 @@ describe('PubSubPullConsumer on the Pub/Sub emulator', () => {
     next.start();
     await waitFor(() => again.includes('c'), 'the next message');
     expect(again).toEqual(['c']);
+  });
+
+  describe('with exactly-once delivery (loader.pull.exactlyOnce)', () => {
+    it('acks count once Pub/Sub confirmed them, close() waits for the answers, and nothing acked comes back', async () => {
+      const { topic, subscription } = await topicWithSubscription({ exactlyOnce: true });
+      const [metadata] = await subscription.getMetadata();
+      expect(metadata.enableExactlyOnceDelivery).toBe(true);
+      const items = Array.from({ length: 12 }, (_, i) => ({ id: `m${i}`, key: `k${i % 3}` }));
+      await publish(topic, items);
+      const loaded: string[] = [];
+      const c = consumer(
+        subscription,
+        (messages) => {
+          loaded.push(...messages.map((m) => m.data.toString()));
+          return ok(messages);
+        },
+        5,
+        { exactlyOnce: true },
+      );
+      c.start();
+      await waitFor(() => loaded.length === 12, 'every message loaded');
+      await c.close();
+      expect(c.stats()).toMatchObject({ received: 12, acked: 12, nacked: 0, ackFailed: 0 });
+
+      await publish(topic, [{ id: 'next', key: 'kn' }]);
+      const again: string[] = [];
+      const next = consumer(
+        subscription,
+        (messages) => {
+          again.push(...messages.map((m) => m.data.toString()));
+          return ok(messages);
+        },
+        5,
+        { exactlyOnce: true },
+      );
+      next.start();
+      await waitFor(() => again.includes('next'), 'the next message');
+      expect(again).toEqual(['next']);
+    });
+
+    it('an ack Pub/Sub refuses (its ack id expired meanwhile) is counted and logged with the message id, and the redelivery is loaded and acked', async () => {
+      const { topic, subscription } = await topicWithSubscription({ exactlyOnce: true });
+      await publish(topic, [{ id: 'slow', key: 'ks' }]);
+      const log = captureLog();
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const attempts: number[] = [];
+      const c: PubSubPullConsumer = consumer(
+        subscription,
+        async (messages) => {
+          attempts.push(messages.length);
+          // The first load outlives its lease; the redelivery waits in the buffer meanwhile.
+          if (attempts.length === 1) await held;
+          // The emulator refuses a whole Acknowledge request when one of its ack ids is stale
+          // (Pub/Sub refuses only that id): the redelivery's ack must go out in a request of its own.
+          else await waitFor(() => c.stats().ackFailed === 1, 'the refused ack');
+          return messages.map((): PullResult => ({ ok: true }));
+        },
+        5,
+        {
+          exactlyOnce: true,
+          logger: log.logger,
+          // No lease extension: the delivery expires after the 10 s ack deadline and comes again.
+          subscriber: {
+            minAckDeadline: Duration.from({ seconds: 10 }),
+            maxAckDeadline: Duration.from({ seconds: 10 }),
+            maxExtensionTime: Duration.from({ seconds: 1 }),
+          },
+        },
+      );
+      c.start();
+      await waitFor(() => c.stats().received === 2, 'the redelivery after the ack deadline');
+      release();
+      await waitFor(() => c.stats().acked === 1, 'the redelivery acked');
+      expect(attempts).toEqual([1, 1]);
+      expect(c.stats()).toMatchObject({ received: 2, acked: 1, ackFailed: 1, nacked: 0 });
+      const refused = log.lines.filter((l) => String(l['message']).startsWith('Pub/Sub refused an ack'));
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ severity: 'WARNING', orderingKey: 'ks' });
+      expect(String(refused[0]?.['messageId'])).not.toBe('');
+      expect(String(refused[0]?.['error'])).toContain('INVALID');
+    }, 60_000);
+
+    it('on a subscription without the feature, exactlyOnce acks as usual', async () => {
+      const { topic, subscription } = await topicWithSubscription();
+      await publish(topic, [
+        { id: 'a', key: 'ka' },
+        { id: 'b', key: 'kb' },
+      ]);
+      const c = consumer(subscription, ok, 5, { exactlyOnce: true });
+      c.start();
+      await waitFor(() => c.stats().acked === 2, 'both acked');
+      expect(c.stats()).toMatchObject({ nacked: 0, ackFailed: 0 });
+    });
   });
 });

@@ -64,7 +64,7 @@ describe('changefeed command line', () => {
     expect(r.stderr).toContain('nope.yaml');
   });
 
-  it('run on a gcp config explains that the local runner drives the local backend', async () => {
+  it('run on a gcp config with push delivery explains that the in-process run pulls, and exits 2', async () => {
     const file = path.join(dir, 'gcp.yaml');
     await writeFile(
       file,
@@ -73,6 +73,7 @@ describe('changefeed command line', () => {
     const r = await cli(['run', '--config', file, '--once', '--data-dir', path.join(dir, 'd')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('backend: gcp');
+    expect(r.stderr).toContain('loader.delivery: push');
   });
 
   it('run fails at start-up, naming the variable, when a credential variable is unset', async () => {

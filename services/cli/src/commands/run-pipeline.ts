@@ -3,13 +3,16 @@ import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
-import { createLogger } from '@changefeed/shared/log';
+import { createLogger, type Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
 import { ControlServer } from '../control-server';
 import type { DataDirLayout } from '../data-dir';
 import { Exit, type CliIo, type ExitCode } from '../io';
 import { LocalPipeline, type OnceSummary } from '../local-pipeline';
 import { ProgressLine } from '../progress-line';
+import { runGcpPipeline } from './run-gcp-pipeline';
+import { showProgressUntilAborted } from '../show-progress';
+import { batchLine, cycleLine } from '../summary-lines';
 
 export interface PipelineContext extends CliIo {
   /** Aborted by SIGTERM/SIGINT: stop taking work, drain, exit. */
@@ -23,22 +26,29 @@ export interface PipelineRunOptions {
   readonly once: boolean;
   /** Progress refresh, ms: in place on a terminal, one line per interval otherwise. */
   readonly progressIntervalMs?: number;
+  /** The --config path as given, for messages that suggest a command. */
+  readonly configFile?: string;
 }
 
-const TTY_PROGRESS_MS = 1000;
-const PLAIN_PROGRESS_MS = 10_000;
-
-/** Runs the local pipeline on `config`, once or until the signal; prints progress and a summary. */
+/**
+ * Runs the pipeline on `config`, once or until the signal; prints progress and a summary. The
+ * local backend runs on the embedded stand-ins; `backend: gcp` runs the poller and a pull loader
+ * in this process against Google Cloud or its emulators (see run-gcp-pipeline.ts). Either way the
+ * log goes to the data directory.
+ */
 export async function runPipeline(
   config: Config,
   layout: DataDirLayout,
   ctx: PipelineContext,
   options: PipelineRunOptions,
 ): Promise<ExitCode> {
-  if (config.backend !== 'local') {
+  if (config.backend === 'gcp' && config.loader.delivery !== 'pull') {
+    const file = options.configFile ?? 'F';
     ctx.stderr.write(
-      `changefeed run drives the local backend; this config says backend: ${config.backend}. ` +
-        'On Google Cloud the poller, loader and batch job run as Cloud Run services (see README, "Deploying to GCP").\n',
+      `changefeed run on backend: gcp runs the poller and the loader in this process, the loader pulling ` +
+        `loader.pull.subscription; this config says loader.delivery: ${config.loader.delivery}, where Pub/Sub ` +
+        'pushes to the deployed loader service (see README, "Deploying to GCP"). ' +
+        `Set loader.delivery: pull, create the subscription with \`changefeed gcp setup --config ${file}\`, and run again.\n`,
     );
     return Exit.usage;
   }
@@ -51,6 +61,7 @@ export async function runPipeline(
     ],
   });
   try {
+    if (config.backend === 'gcp') return await runGcpPipeline(config, layout, ctx, options, logger);
     return await runWithLogger(config, layout, ctx, options, logger);
   } finally {
     logger.end();
@@ -64,7 +75,7 @@ async function runWithLogger(
   layout: DataDirLayout,
   ctx: PipelineContext,
   options: PipelineRunOptions,
-  logger: ReturnType<typeof createLogger>,
+  logger: Logger,
 ): Promise<ExitCode> {
   let pipeline: LocalPipeline;
   try {
@@ -95,7 +106,13 @@ async function runWithLogger(
         'Ctrl-C stops (in-flight work is finished first).\n',
     );
     pipeline.startLoops();
-    await showProgressUntilAborted(pipeline, ctx, options);
+    const line = new ProgressLine();
+    await showProgressUntilAborted(
+      () => line.render(pipeline.progress(performance.now())),
+      ctx,
+      ctx.signal,
+      options.progressIntervalMs,
+    );
     return Exit.ok;
   } catch (e: unknown) {
     if (ctx.signal.aborted) {
@@ -110,44 +127,8 @@ async function runWithLogger(
   }
 }
 
-async function showProgressUntilAborted(
-  pipeline: LocalPipeline,
-  ctx: PipelineContext,
-  options: PipelineRunOptions,
-): Promise<void> {
-  const tty = ctx.stdout.isTTY === true;
-  const interval = options.progressIntervalMs ?? (tty ? TTY_PROGRESS_MS : PLAIN_PROGRESS_MS);
-  const line = new ProgressLine();
-  line.render(pipeline.progress(performance.now()));
-  const timer = setInterval(() => {
-    const text = line.render(pipeline.progress(performance.now()));
-    ctx.stdout.write(tty ? `\r\x1b[2K${text}` : `${text}\n`);
-  }, interval);
-  try {
-    if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
-  } finally {
-    clearInterval(timer);
-    if (tty) ctx.stdout.write('\n');
-    ctx.stdout.write('stopping: finishing in-flight work...\n');
-  }
-}
-
 export function formatSummary(summary: OnceSummary, layout: DataDirLayout): string {
-  const lines: string[] = [];
-  for (const c of summary.cycles) {
-    const skipped = c.skipped.notObject + c.skipped.missingId + c.skipped.duplicateId;
-    lines.push(
-      `${c.source} (stream${c.coldStart ? ', cold start' : ''}): ${c.records} records, ${c.counts.created} created, ` +
-        `${c.counts.updated} updated, ${c.counts.deleted} deleted, ${skipped} skipped, ${c.published} published — ` +
-        `${c.status} in ${(c.durationMs / 1000).toFixed(1)} s${c.error === null ? '' : `: ${c.error}`}`,
-    );
-  }
-  for (const b of summary.batches) {
-    lines.push(
-      `${b.source} (batch, ${b.mode}): ${b.rowsRead} read, ${b.rowsWritten} written — ${b.status} in ` +
-        `${(b.durationMs / 1000).toFixed(1)} s${b.error === null ? '' : `: ${b.error}`}`,
-    );
-  }
+  const lines = [...summary.cycles.map(cycleLine), ...summary.batches.map(batchLine)];
   lines.push(`bus: ${summary.delivered} delivered, ${summary.deadLettered} dead-lettered`);
   lines.push(`warehouse: ${layout.warehouseFile}`);
   lines.push(summary.failed ? 'FAILED' : 'ok');

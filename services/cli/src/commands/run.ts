@@ -20,5 +20,8 @@ export async function runCommand(flags: RunFlags, ctx: PipelineContext): Promise
     ctx.stderr.write(`${errorMessage(e)}\n`);
     return e instanceof ConfigError ? Exit.usage : Exit.failed;
   }
-  return runPipeline(config, dataDirLayout(ctx.cwd, flags.dataDir), ctx, { once: flags.once });
+  return runPipeline(config, dataDirLayout(ctx.cwd, flags.dataDir), ctx, {
+    once: flags.once,
+    configFile: flags.config,
+  });
 }

@@ -1,0 +1,230 @@
+import type { Config } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
+import type { Logger } from '@changefeed/shared/log';
+import type { PushedMessage } from '@changefeed/shared/events';
+import type { Clock, PublishOutcome } from '@changefeed/shared/ports';
+import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
+import type { BatchRunResult } from '@changefeed/batch';
+import { openGcpPullLoader, type GcpPullLoader, type MessageOutcome } from '@changefeed/loader';
+import { openGcpPoller, type GcpPoller, type PollCycleResult } from '@changefeed/poller';
+import { BatchScheduler } from './batch-scheduler';
+import { DeliveryTracker, type DeliveryCounts } from './delivery-tracker';
+
+export interface GcpPipelineOptions {
+  readonly config: Config;
+  readonly projectId: string;
+  readonly env: Environment;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Test seam: runs between a publish group's ack and its snapshot commit (see shared/config/failpoints.ts). */
+  readonly afterPublish?: () => Promise<void> | void;
+}
+
+export interface GcpOnceSummary {
+  readonly cycles: readonly PollCycleResult[];
+  readonly batches: readonly BatchRunResult[];
+  readonly deliveries: DeliveryCounts;
+  /** How long it waited for the loader to store what was published. */
+  readonly waitedMs: number;
+  readonly failed: boolean;
+}
+
+/** Counts since start, for the progress line. */
+export interface GcpProgressSample {
+  /** Monotonic ms. */
+  readonly at: number;
+  readonly cycles: number;
+  /** Events Pub/Sub acknowledged to the poller. */
+  readonly published: number;
+  /** Messages the loader stored: rows in `_changes`... */
+  readonly written: number;
+  /** ...or in `_rejected`. */
+  readonly rejected: number;
+  /** Messages handed back for redelivery (a load failed, or they arrived while stopping). */
+  readonly nacked: number;
+  /** Exactly-once: acks Pub/Sub refused (those messages come again). */
+  readonly ackFailed: number;
+  /** Pulled and not yet acked or nacked. */
+  readonly inFlight: number;
+}
+
+/**
+ * The gcp pipeline in one process: the poller (Firestore snapshots, Pub/Sub, BigQuery audit rows)
+ * and the pull loader (Pub/Sub StreamingPull into BigQuery), wired exactly as their Cloud Run
+ * services are (`openGcpPoller`, `openGcpPullLoader`), and the batch sources run on their
+ * interval as Cloud Scheduler runs the batch job. For development on the emulators, or one VM.
+ */
+export class GcpPipeline {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly deliveries: DeliveryCounters,
+    readonly poller: GcpPoller,
+    readonly loader: GcpPullLoader,
+    readonly batches: BatchScheduler,
+    private readonly batchClients: ReadonlyMap<string, HttpSourceClient>,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Opens the poller and the loader and starts pulling; nothing is polled yet. Fails before any
+   * Google Cloud client exists when a source's credential variable is unset.
+   */
+  static async open(options: GcpPipelineOptions): Promise<GcpPipeline> {
+    const { config, projectId, env, logger, clock } = options;
+    const batchClients = new Map<string, HttpSourceClient>();
+    for (const source of config.sources.filter((s) => s.mode === 'batch')) {
+      batchClients.set(
+        source.name,
+        createSourceClient(source, { env, clock, logger: logger.child({ component: 'source' }) }),
+      );
+    }
+    const deliveries = new DeliveryCounters();
+    let poller: GcpPoller | undefined;
+    let loader: GcpPullLoader;
+    try {
+      poller = await openGcpPoller(config, projectId, env, logger.child({ component: 'poller' }), {
+        afterPublish: options.afterPublish,
+        onPublished: (outcomes) => deliveries.onPublished(outcomes),
+      });
+      loader = await openGcpPullLoader(config, projectId, env, logger.child({ component: 'loader' }), {
+        onLoaded: (messages, outcomes) => deliveries.onLoaded(messages, outcomes),
+      });
+    } catch (e: unknown) {
+      await poller?.close();
+      for (const client of batchClients.values()) client.close();
+      throw e;
+    }
+    const batches = new BatchScheduler(
+      {
+        loader: poller.warehouse,
+        runLog: poller.warehouse,
+        state: poller.snapshots,
+        clock,
+        logger: logger.child({ component: 'batch' }),
+        sourceClients: batchClients,
+      },
+      config.sources,
+    );
+    const pipeline = new GcpPipeline(config, deliveries, poller, loader, batches, batchClients, logger, clock);
+    loader.start();
+    logger.info('gcp pipeline open', {
+      projectId,
+      topic: poller.topic,
+      subscription: loader.subscription,
+      dataset: config.gcp.bigquery.dataset,
+      streamSources: poller.poller.sources.map((s) => s.name),
+      batchSources: batches.batchSources.map((s) => s.name),
+    });
+    return pipeline;
+  }
+
+  /**
+   * One poll cycle of every stream source and one run of every batch source, then waits until
+   * the loader has stored every event the cycles published (or Pub/Sub dead-lettered it), for
+   * at most `drainTimeoutMs`.
+   */
+  async runOnce(options: {
+    readonly signal?: AbortSignal;
+    readonly leaseWaitMs: number;
+    readonly drainTimeoutMs: number;
+  }): Promise<GcpOnceSummary> {
+    // What setup gave the subscription (Pub/Sub's minimum is 5, see pubSubResourcePlan).
+    const tracker = new DeliveryTracker(Math.max(5, this.config.bus.maxDeliveryAttempts));
+    this.deliveries.tracker = tracker;
+    try {
+      const [cycles, batches] = await Promise.all([
+        this.poller.poller.runOnce({ leaseWaitMs: options.leaseWaitMs, signal: options.signal }),
+        this.batches.runOnce(options.signal),
+      ]);
+      const waitFrom = this.clock.now().getTime();
+      const deliveries = await tracker.waitUntilSettled(this.clock, options.drainTimeoutMs, options.signal);
+      const failed =
+        cycles.some((c) => c.status === 'failed') ||
+        batches.some((b) => b.status === 'failed') ||
+        deliveries.missing > 0 ||
+        deliveries.deadLettered > 0;
+      return { cycles, batches, deliveries, waitedMs: this.clock.now().getTime() - waitFrom, failed };
+    } finally {
+      this.deliveries.tracker = undefined;
+    }
+  }
+
+  /** Starts the poll loops and the batch schedule; they run until `close()`. */
+  startLoops(): void {
+    this.poller.poller.start();
+    this.batches.start();
+  }
+
+  progress(at: number): GcpProgressSample {
+    const pull = this.loader.consumer.stats();
+    return {
+      at,
+      cycles: this.poller.poller.statuses().reduce((n, s) => n + s.cycles, 0),
+      published: this.deliveries.published,
+      written: this.deliveries.written,
+      rejected: this.deliveries.rejected,
+      nacked: pull.nacked,
+      ackFailed: pull.ackFailed,
+      inFlight: Math.max(0, pull.received - pull.acked - pull.nacked - pull.ackFailed),
+    };
+  }
+
+  /**
+   * SIGTERM path: stop the batch runs and the poll loops (each finishes and commits its publish
+   * group in flight), then the loader (loads and acks what it took, closes the stream), then the
+   * clients. Idempotent.
+   */
+  close(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    // The batch runs use the poller's warehouse and Firestore store: they stop first.
+    const steps: [string, () => Promise<void>][] = [
+      ['batch', () => this.batches.stop()],
+      ['poller', () => this.poller.close()],
+      ['loader', () => this.loader.close()],
+      [
+        'source clients',
+        () => {
+          for (const client of this.batchClients.values()) client.close();
+          return Promise.resolve();
+        },
+      ],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (e: unknown) {
+        this.logger.error('shutdown step failed', { step: name, error: errorMessage(e) });
+      }
+    }
+    this.logger.info('gcp pipeline closed');
+  }
+}
+
+/** What the poller published and the loader stored since start; `tracker` matches them during runOnce. */
+class DeliveryCounters {
+  published = 0;
+  written = 0;
+  rejected = 0;
+  /** Set during runOnce only: the sets it keeps grow with every message. */
+  tracker: DeliveryTracker | undefined;
+
+  onPublished(outcomes: readonly PublishOutcome[]): void {
+    this.published += outcomes.filter((o) => o.ok).length;
+    this.tracker?.onPublished(outcomes);
+  }
+
+  onLoaded(messages: readonly PushedMessage[], outcomes: readonly MessageOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.kind === 'written') this.written += 1;
+      else if (o.kind === 'rejected') this.rejected += 1;
+    }
+    this.tracker?.onLoaded(messages, outcomes);
+  }
+}
