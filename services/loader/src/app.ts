@@ -19,6 +19,11 @@ export interface LoaderDeps {
   readonly config: LoaderConfig;
   /** Absent: every request is accepted (local mode, or a push endpoint not reachable from outside). */
   readonly authenticate?: Authenticate;
+  /**
+   * False: no `POST /pubsub/push` at all (404), for a loader that pulls. Its messages come from the
+   * subscription, and an endpoint nobody should call is one fewer way to write to the warehouse.
+   */
+  readonly acceptPush?: boolean;
 }
 
 /** Push requests since start. Each received request ends as exactly one of written, rejected, failed. */
@@ -133,7 +138,7 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
     if (closing === undefined) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'draining' });
   });
-  app.post('/pubsub/push', authenticate, countReceived, readBody, push, pushError);
+  if (deps.acceptPush !== false) app.post('/pubsub/push', authenticate, countReceived, readBody, push, pushError);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });

@@ -1,18 +1,16 @@
 import {
   createBigQueryWarehouse,
-  createPullConsumer,
   createPushAuthenticator,
   loadServiceConfig,
   resolveProjectId,
-  type PubSubPullConsumer,
 } from '@changefeed/shared/adapters/gcp';
-import { parseServiceEnv, type Config } from '@changefeed/shared/config';
+import { parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
-import { createLogger, type Logger } from '@changefeed/shared/log';
-import { systemClock, type RowSink } from '@changefeed/shared/ports';
+import { createLogger } from '@changefeed/shared/log';
+import { systemClock } from '@changefeed/shared/ports';
 import { buildLoaderApp } from './app';
-import { createBatchLoader, deliveryResults } from './batch-loader';
+import { openGcpPullLoader } from './gcp-pull-loader';
 
 /**
  * The loader on Cloud Run: Pub/Sub push in, BigQuery Storage Write out. SIGTERM (Cloud Run gives
@@ -24,10 +22,14 @@ async function main(): Promise<void> {
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
   const projectId = resolveProjectId(config, process.env);
   const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
-  if (config.loader.auth === undefined) {
+  const acceptPush = config.loader.delivery === 'push';
+  if (!acceptPush) {
+    logger.info('loader.delivery is pull: POST /pubsub/push is off; /healthz serves the probes');
+  } else if (config.loader.auth === undefined) {
     logger.warn('loader.auth is not set: push requests are accepted without an OIDC token check');
   }
   const loader = buildLoaderApp({
+    acceptPush,
     rowSink: warehouse,
     logger,
     clock: systemClock,
@@ -37,7 +39,12 @@ async function main(): Promise<void> {
   });
   const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
   logger.info('loader listening', { url: server.url, projectId, dataset: config.gcp.bigquery.dataset });
-  const pull = config.loader.delivery === 'pull' ? startPull(config, projectId, warehouse, logger) : undefined;
+  // `loader.delivery: pull`: batches from the pull subscription into the same warehouse.
+  const pull =
+    config.loader.delivery === 'pull'
+      ? await openGcpPullLoader(config, projectId, process.env, logger, { warehouse })
+      : undefined;
+  pull?.start();
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -55,23 +62,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-}
-
-/** `loader.delivery: pull`: batches from the pull subscription into the warehouse. */
-function startPull(config: Config, projectId: string, warehouse: RowSink, logger: Logger): PubSubPullConsumer {
-  const load = createBatchLoader({ sink: warehouse, clock: systemClock, logger });
-  const consumer = createPullConsumer(
-    config,
-    projectId,
-    async (messages) => deliveryResults(await load(messages)),
-    logger.child({ module: 'pull' }),
-  );
-  consumer.start();
-  logger.info('loader pulling', {
-    subscription: config.loader.pull.subscription,
-    batchMaxMessages: config.loader.pull.batchMaxMessages,
-  });
-  return consumer;
 }
 
 main().catch((e: unknown) => {

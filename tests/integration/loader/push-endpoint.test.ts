@@ -74,6 +74,26 @@ function withAttributes(body: PushEnvelope, change: (attributes: Record<string, 
 }
 
 describe('POST /pubsub/push', () => {
+  it('with acceptPush false (a pulling loader), has no push endpoint at all and writes nothing', async () => {
+    const sink = new FakeRowSink();
+    const loader = buildLoaderApp({
+      rowSink: sink,
+      logger: captureLog('loader').logger,
+      clock: new FakeClock('2026-11-23T10:00:00.000Z'),
+      config: loaderSchema.parse({ groupCommitMaxDelay: 0 }),
+      acceptPush: false,
+    });
+    const server = await listen(loader.app, { port: 0 });
+    started.push(server);
+    const res = await request(server.url)
+      .post('/pubsub/push')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify(pushBodyFor(cartChange(1))));
+    expect(res.status).toBe(404);
+    expect(sink.rowsOf('carts')).toEqual([]);
+    expect((await request(server.url).get('/healthz')).status).toBe(200);
+  });
+
   it('writes a binary-mode CloudEvent as one row and answers 204', async () => {
     const { push, sink, loader } = await startLoader();
     const change = cartChange(42);
