@@ -22,6 +22,8 @@ export interface Target {
   readonly bound: number;
   readonly kind: 'max' | 'min';
   readonly met: boolean;
+  /** How the value reads in the table; a ratio ("x") unless said otherwise. */
+  readonly unit?: string;
 }
 
 export interface SectionResult {
@@ -50,6 +52,6 @@ export interface BenchOptions {
   readonly workDir: string;
 }
 
-export function target(label: string, value: number, bound: number, kind: 'max' | 'min'): Target {
-  return { label, value, bound, kind, met: kind === 'max' ? value <= bound : value >= bound };
+export function target(label: string, value: number, bound: number, kind: 'max' | 'min', unit?: string): Target {
+  return { label, value, bound, kind, met: kind === 'max' ? value <= bound : value >= bound, unit };
 }

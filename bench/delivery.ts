@@ -126,7 +126,7 @@ export async function benchDelivery(options: BenchOptions): Promise<SectionResul
       { label: 'delivery / bare appender', value: ratio, unit: 'x', samples: ratios },
     ],
     targets: [
-      target('delivery ≥ 50,000 events/s', rate, 50_000, 'min'),
+      target('delivery ≥ 50,000 events/s', rate, 50_000, 'min', 'events/s'),
       target('delivery ≥ 0.3× the bare DuckDB appender', ratio, 0.3, 'min'),
     ],
     notes: [

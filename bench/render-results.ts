@@ -35,7 +35,7 @@ export function renderMarkdown(run: BenchRun): string {
     if (section.skipped !== undefined) out.push(`| ${section.title} | skipped | — |`);
     for (const t of section.targets)
       out.push(
-        `| ${t.label} | ${formatValue(t.value, section.id === 'index' ? 'B/entity' : 'x')} | ${t.met ? 'yes' : '**no**'} |`,
+        `| ${t.label} | ${formatValue(t.value, t.unit ?? (section.id === 'index' ? 'B/entity' : 'x'))} | ${t.met ? 'yes' : '**no**'} |`,
       );
   }
   for (const section of run.sections) {

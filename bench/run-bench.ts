@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BenchOptions, SectionResult } from './bench-types';
 import { benchCurrentState } from './current-state';
+import { benchColdStartMemory } from './cold-start-memory';
 import { benchDelivery } from './delivery';
 import { benchDiffEngine } from './diff-engine';
 import { benchIndexMemory } from './index-memory';
@@ -13,14 +14,14 @@ import { REPO_ROOT } from './measure';
 import { benchPubSubDelivery } from './pubsub-delivery';
 import { renderMarkdown, renderText, type BenchRun } from './render-results';
 
-const SECTIONS = ['diff', 'loader', 'delivery', 'index', 'current', 'e2e', 'pubsub'] as const;
+const SECTIONS = ['diff', 'loader', 'delivery', 'index', 'current', 'e2e', 'memory', 'pubsub'] as const;
 type SectionId = (typeof SECTIONS)[number];
 
-const USAGE = `npm run bench -- [--only diff,loader,delivery,index,current,e2e,pubsub] [--runs N] [--quick] [--no-dlt] [--out DIR]
+const USAGE = `npm run bench -- [--only diff,loader,delivery,index,current,e2e,memory,pubsub] [--runs N] [--quick] [--no-dlt] [--out DIR]
 
   --only     sections to run (default: all; pubsub needs the gcloud Pub/Sub emulator, or PUBSUB_EMULATOR_HOST)
   --runs     measured runs per figure, after one warm-up (default 5; the end-to-end, index and
-             pubsub sections take at most 3)
+             pubsub sections take at most 3, memory one per size)
   --quick    small sizes, to check the benchmarks work; figures are not comparable
   --no-dlt   skip the dlt peer (no Python needed)
   --out      where latest.md and latest.json go (default bench/results; --quick defaults to a temporary directory)`;
@@ -118,6 +119,8 @@ function runSection(id: SectionId, options: BenchOptions, flags: Flags): Promise
       return benchCurrentState(options);
     case 'e2e':
       return benchEndToEnd({ ...options, withDlt: flags.withDlt });
+    case 'memory':
+      return benchColdStartMemory(options);
     case 'pubsub':
       return benchPubSubDelivery(options);
   }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchOptions, SectionResult } from '../../bench/bench-types';
+import { benchColdStartMemory } from '../../bench/cold-start-memory';
 import { benchCurrentState } from '../../bench/current-state';
 import { benchDelivery } from '../../bench/delivery';
 import { benchDiffEngine } from '../../bench/diff-engine';
@@ -53,6 +54,13 @@ describe('npm run bench, smoke run (--quick)', () => {
     expect(section.figures[0]?.unit).toBe('B/entity');
     expect(section.figures[0]?.value).toBeGreaterThan(0);
   }, 60_000);
+
+  it('cold-start memory: runs the local pipeline at three sizes and checks every cart landed', async () => {
+    const section = await benchColdStartMemory(options);
+    expectWellFormed(section);
+    expect(section.figures.filter((f) => f.label.startsWith('peak RSS, cold start of'))).toHaveLength(3);
+    expect(section.targets).toHaveLength(2);
+  }, 180_000);
 
   it('loader under push load: drives the loader and the no-op handler with the same generator', async () => {
     const section = await benchLoaderPush(options);
