@@ -3,32 +3,12 @@ import path from 'node:path';
 import { target, type BenchOptions, type Figure, type SectionResult } from './bench-types';
 import { DemoApiProcess } from './demo-api-process';
 import type { LocalCycleReport } from './local-cycle-child';
+import { demoCartsConfigYaml, PAGE_SIZE } from './local-e2e';
 import { childScript, runNodeChild } from './measure';
 
 const SEED = 7;
-const PAGE_SIZE = 1000;
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
-
-function configYaml(apiUrl: string): string {
-  return [
-    'backend: local',
-    'sources:',
-    '  - name: carts',
-    '    mode: stream',
-    '    request:',
-    `      url: ${apiUrl}/carts?paging=cursor&limit=${PAGE_SIZE}`,
-    '      recordsPath: carts',
-    '      pagination: { type: cursor, nextCursorPath: nextCursor }',
-    '      timeout: 60s',
-    '    idField: id',
-    '    table: carts',
-    '    coldStart: emit',
-    'loader:',
-    '  port: 0',
-    '',
-  ].join('\n');
-}
 
 /**
  * Peak RSS of a local cold start (`changefeed run --once` on an empty data directory: poll,
@@ -41,7 +21,7 @@ export async function benchColdStartMemory(options: BenchOptions): Promise<Secti
   const sizes = options.quick ? [2_000, 6_000, 20_000] : [100_000, 300_000, 1_000_000];
   const api = await DemoApiProcess.start({ carts: sizes[0] ?? 0, seed: SEED });
   const configFile = path.join(options.workDir, 'memory.yaml');
-  await writeFile(configFile, configYaml(api.url));
+  await writeFile(configFile, demoCartsConfigYaml(api.url));
   const reports: { readonly n: number; readonly report: LocalCycleReport; readonly wallMs: number }[] = [];
   try {
     for (const n of sizes) {

@@ -8,7 +8,7 @@ import { childScript, median, repeat, runNodeChild } from './measure';
 
 const SEED = 7;
 /** Both tools fetch pages of this many carts by cursor, the demo API's largest page. */
-const PAGE_SIZE = 1000;
+export const PAGE_SIZE = 1000;
 const MIB = 1024 * 1024;
 
 interface Counts {
@@ -43,7 +43,8 @@ interface RunResult {
   readonly dlt: ReadonlyMap<string, Phases<DltPhaseResult>>;
 }
 
-function configYaml(apiUrl: string): string {
+/** The config both local benchmarks poll the demo API with (shared so they measure the same thing). */
+export function demoCartsConfigYaml(apiUrl: string): string {
   return [
     'backend: local',
     'sources:',
@@ -85,7 +86,7 @@ export async function benchEndToEnd(options: BenchOptions & { readonly withDlt: 
   options.log(`e2e: demo API with ${n} carts`);
   const api = await DemoApiProcess.start({ carts: n, seed: SEED });
   const configFile = path.join(options.workDir, 'e2e.yaml');
-  await writeFile(configFile, configYaml(api.url));
+  await writeFile(configFile, demoCartsConfigYaml(api.url));
   try {
     const results = await repeat(runs, async (run): Promise<RunResult> => {
       // The warm-up fills the page cache and Python's bytecode cache; a tenth of the data does that.

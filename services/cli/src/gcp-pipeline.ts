@@ -1,5 +1,4 @@
 import type { Config } from '@changefeed/shared/config';
-import { errorMessage } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
 import type { PushedMessage } from '@changefeed/shared/events';
 import type { Clock, PublishOutcome } from '@changefeed/shared/ports';
@@ -9,6 +8,7 @@ import { openGcpPullLoader, type GcpPullLoader, type MessageOutcome } from '@cha
 import { openGcpPoller, type GcpPoller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import { DeliveryTracker, type DeliveryCounts } from './delivery-tracker';
+import { runShutdownSteps, type ShutdownStep } from './shutdown-steps';
 
 export interface GcpPipelineOptions {
   readonly config: Config;
@@ -184,7 +184,7 @@ export class GcpPipeline {
 
   private async shutdown(): Promise<void> {
     // The batch runs use the poller's warehouse and Firestore store: they stop first.
-    const steps: [string, () => Promise<void>][] = [
+    const steps: ShutdownStep[] = [
       ['batch', () => this.batches.stop()],
       ['poller', () => this.poller.close()],
       ['loader', () => this.loader.close()],
@@ -196,13 +196,7 @@ export class GcpPipeline {
         },
       ],
     ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (e: unknown) {
-        this.logger.error('shutdown step failed', { step: name, error: errorMessage(e) });
-      }
-    }
+    await runShutdownSteps(steps, this.logger);
     this.logger.info('gcp pipeline closed');
   }
 }

@@ -8,7 +8,6 @@ import {
   type BatchConsumer,
 } from '@changefeed/shared/adapters/local';
 import { DEFAULTS, type Config } from '@changefeed/shared/config';
-import { errorMessage } from '@changefeed/shared/errors';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
@@ -25,6 +24,7 @@ import { Poller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import type { DataDirLayout } from './data-dir';
 import type { ProgressSample } from './progress-line';
+import { runShutdownSteps, type ShutdownStep } from './shutdown-steps';
 
 /** The name the local bus puts in push envelopes, shaped like a Pub/Sub subscription path. */
 export const LOCAL_SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
@@ -239,7 +239,7 @@ export class LocalPipeline {
   }
 
   private async shutdown(): Promise<void> {
-    const steps: [string, () => Promise<void>][] = [
+    const steps: ShutdownStep[] = [
       ['poller', () => this.poller.stop()],
       ['batch', () => this.batches.stop()],
       ['bus', () => this.bus.stop()],
@@ -256,13 +256,7 @@ export class LocalPipeline {
         },
       ],
     ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (e: unknown) {
-        this.logger.error('shutdown step failed', { step: name, error: errorMessage(e) });
-      }
-    }
+    await runShutdownSteps(steps, this.logger);
     this.logger.info('local pipeline closed');
   }
 }
