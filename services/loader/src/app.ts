@@ -4,7 +4,8 @@ import type { Logger } from '@changefeed/shared/log';
 import type { Clock, RowSink } from '@changefeed/shared/ports';
 import type { PushAuthenticator, PushAuthResult } from '@changefeed/shared/ports';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
-import { GroupCommitter } from './group-committer';
+import { createBatchLoader } from './batch-loader';
+import { MessageBatcher } from './message-batcher';
 import { createPushHandler, type PushOutcome, type PushRequest } from './push-handler';
 
 /** The loader's names for the shared push-authentication port. */
@@ -40,8 +41,9 @@ export interface LoaderStats {
 
 export interface LoaderApp {
   readonly app: Express;
-  readonly committer: GroupCommitter;
-  /** Stops taking rows (push requests then get 503, `/healthz` says draining) and flushes what is in flight. */
+  /** Groups the messages of concurrent push requests into shared loads (group commit). */
+  readonly batcher: MessageBatcher;
+  /** Stops taking messages (push requests then get 503, `/healthz` says draining) and flushes what is in flight. */
   close(): Promise<void>;
   stats(): LoaderStats;
 }
@@ -57,12 +59,13 @@ const NOT_STORED = { error: 'message not stored; retry later' } as const;
 export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
   const { config, clock } = deps;
   const log = deps.logger.child({ module: 'loader-app' });
-  const committer = new GroupCommitter(deps.rowSink, {
-    maxRows: config.groupCommitMaxRows,
+  const load = createBatchLoader({ sink: deps.rowSink, clock, logger: deps.logger });
+  const batcher = new MessageBatcher(load, {
+    maxMessages: config.groupCommitMaxRows,
     maxDelayMs: config.groupCommitMaxDelay,
     clock,
   });
-  const handle = createPushHandler({ committer, clock, logger: deps.logger });
+  const handle = createPushHandler({ batcher, logger: deps.logger });
   const counts = { received: 0, written: 0, rejected: 0, failed: 0 };
   let closing: Promise<void> | undefined;
 
@@ -155,9 +158,9 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
 
   return {
     app,
-    committer,
+    batcher,
     close: () => {
-      closing ??= committer.close();
+      closing ??= batcher.close();
       return closing;
     },
     stats: () => ({ ...counts }),

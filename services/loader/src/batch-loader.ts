@@ -19,15 +19,43 @@ export interface BatchLoaderDeps {
   readonly sink: Pick<RowSink, 'appendChanges' | 'appendRejected'>;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** How much of a rejected message's data `_rejected` keeps; `DEFAULTS.rejectedPayloadMaxBytes`. */
+  /**
+   * How much of a rejected message's data `_rejected` keeps; `DEFAULTS.rejectedPayloadMaxBytes`.
+   * Enough to see what was sent and replay a typical message by hand, while a 10 MB garbage body
+   * cannot bloat the rejects table.
+   */
   readonly rejectedPayloadMaxBytes?: number;
 }
 
+/** A message as a transport hands it over. */
+export interface DeliveredMessage extends PushedMessage {
+  /**
+   * What `_rejected` keeps if the message is rejected, instead of its data: the push path keeps the
+   * whole request body, so that the attributes a binary-mode CloudEvent lives in are kept too and
+   * the request can be replayed as it came.
+   */
+  readonly rejectedPayload?: Buffer;
+}
+
+/**
+ * What the transport received but could not even read as a message (a push body that is not a
+ * Pub/Sub envelope): it is rejected with `unreadable` as the reason, through the same batch, so
+ * that it is acked only once it is durably in `_rejected`.
+ */
+export interface UnreadableMessage {
+  readonly unreadable: string;
+  readonly messageId: string | null;
+  readonly subscription: string | null;
+  readonly payload: Buffer;
+}
+
+export type LoaderMessage = DeliveredMessage | UnreadableMessage;
+
 /**
  * Loads a batch of bus messages; resolves with one outcome per message, in the order given, and
- * never rejects.
+ * never rejects. An outcome's `messageId` is '' for an unreadable message without one.
  */
-export type BatchLoader = (messages: readonly PushedMessage[]) => Promise<MessageOutcome[]>;
+export type BatchLoader = (messages: readonly LoaderMessage[]) => Promise<MessageOutcome[]>;
 
 /**
  * The loader's core: a batch of messages → decoded rows → one warehouse append per table.
@@ -46,14 +74,14 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
   const log = deps.logger.child({ module: 'batch-loader' });
   const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? DEFAULTS.rejectedPayloadMaxBytes;
 
-  function rejectedRow(message: PushedMessage, receivedAt: Date, reason: string): RejectedRow {
-    const payload = truncateUtf8(message.data, maxPayloadBytes);
+  function rejectedRow(message: LoaderMessage, receivedAt: Date, reason: string): RejectedRow {
+    const data = 'unreadable' in message ? message.payload : (message.rejectedPayload ?? message.data);
+    const payload = truncateUtf8(data, maxPayloadBytes);
     const kept = Buffer.byteLength(payload);
     return {
-      message_id: message.messageId,
+      message_id: message.messageId === '' ? null : message.messageId,
       subscription: message.subscription === '' ? null : message.subscription,
-      reason:
-        kept < message.data.length ? `${reason} [payload: first ${kept} of ${message.data.length} bytes]` : reason,
+      reason: kept < data.length ? `${reason} [payload: first ${kept} of ${data.length} bytes]` : reason,
       payload,
       received_at: receivedAt,
     };
@@ -107,6 +135,10 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
     const rejected: { index: number; row: RejectedRow }[] = [];
     const byTable = new Map<string, Decoded[]>();
     messages.forEach((message, index) => {
+      if ('unreadable' in message) {
+        rejected.push({ index, row: rejectedRow(message, receivedAt, message.unreadable) });
+        return;
+      }
       try {
         const change = decodeChangeMessage(message.data, message.attributes);
         const decoded = { index, message, row: toChangeRow(change, message, receivedAt) };
@@ -152,6 +184,6 @@ export function deliveryResults(
 interface Decoded {
   /** The message's position in the batch. */
   readonly index: number;
-  readonly message: PushedMessage;
+  readonly message: DeliveredMessage;
   readonly row: ChangeRow;
 }

@@ -1,18 +1,8 @@
-import { DEFAULTS } from '@changefeed/shared/config';
 import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
-import { decodeChangeMessage, parsePushEnvelope } from '@changefeed/shared/events';
+import { parsePushEnvelope } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
-import type { ChangeRow, Clock, RejectedRow } from '@changefeed/shared/ports';
-import type { GroupCommitter } from './group-committer';
-import { isRowError } from './isolating-append';
-import { toChangeRow } from './row-mapping';
-import { truncateUtf8 } from './truncate-utf8';
-
-/**
- * How much of a poison body `_rejected` keeps. Enough to see what was sent and replay a typical
- * message by hand, while a 10 MB garbage body cannot bloat the rejects table.
- */
-export const REJECTED_PAYLOAD_MAX_BYTES = DEFAULTS.rejectedPayloadMaxBytes;
+import type { LoaderMessage, UnreadableMessage } from './batch-loader';
+import type { MessageBatcher } from './message-batcher';
 
 /** A push request as the HTTP layer read it. */
 export interface PushRequest {
@@ -49,100 +39,75 @@ export type PushOutcome =
     };
 
 export interface PushHandlerDeps {
-  readonly committer: Pick<GroupCommitter, 'submit' | 'submitRejected'>;
-  readonly clock: Clock;
+  readonly batcher: Pick<MessageBatcher, 'submit'>;
   readonly logger: Logger;
-  /** How much of a rejected body to keep; REJECTED_PAYLOAD_MAX_BYTES by default. */
-  readonly rejectedPayloadMaxBytes?: number;
 }
 
 /** Handles one push request; never throws, every failure becomes an outcome. */
 export type PushHandler = (request: PushRequest) => Promise<PushOutcome>;
 
 /**
- * The loader's use case: push body → envelope → CloudEvent → row → group commit.
+ * The loader's push use case: body → envelope → a batch of one for the batch loader, grouped with
+ * concurrent requests by the batcher.
  *
- * A body that can never become a valid change (not JSON, a bad envelope, a bad CloudEvent) is
- * written to `_rejected` with the reason and acked: answering 4xx would only make Pub/Sub retry it
- * until it is dead-lettered (https://cloud.google.com/pubsub/docs/push#receive_push). Only when
- * nothing could be stored does the request fail, so that no message is ever acked unrecorded.
+ * A body that can never become a valid change (not JSON, a bad envelope, a bad CloudEvent, a row
+ * the warehouse refuses) is written to `_rejected` with the reason and acked: answering 4xx would
+ * only make Pub/Sub retry it until it is dead-lettered
+ * (https://cloud.google.com/pubsub/docs/push#receive_push). Only when nothing could be stored does
+ * the request fail, so that no message is ever acked unrecorded.
  */
 export function createPushHandler(deps: PushHandlerDeps): PushHandler {
   const log = deps.logger.child({ module: 'push-handler' });
-  const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? REJECTED_PAYLOAD_MAX_BYTES;
 
-  async function reject(request: PushRequest, receivedAt: Date, reason: string): Promise<PushOutcome> {
-    const ids = readIds(request.body);
-    const payload = truncateUtf8(request.body, maxPayloadBytes);
-    const kept = Buffer.byteLength(payload);
-    const row: RejectedRow = {
-      message_id: ids.messageId,
-      subscription: ids.subscription,
-      reason:
-        kept < request.body.length ? `${reason} [payload: first ${kept} of ${request.body.length} bytes]` : reason,
-      payload,
-      received_at: receivedAt,
-    };
-    try {
-      await deps.committer.submitRejected(row);
-    } catch (e: unknown) {
-      return fail(e, { messageId: ids.messageId, stage: 'reject', reason });
-    }
-    log.warn('push message rejected', { messageId: ids.messageId, subscription: ids.subscription, reason: row.reason });
-    return { kind: 'rejected', status: 204, reason: row.reason };
-  }
-
-  function fail(error: unknown, fields: Record<string, unknown>): PushOutcome {
-    const status = isRetryable(error) ? 503 : 500;
+  function fail(error: unknown, retryable: boolean, fields: Record<string, unknown>): PushOutcome {
+    const status = retryable ? 503 : 500;
     log.error('push message not stored; the bus will redeliver it', { ...fields, status, error: errorFields(error) });
     return { kind: 'failed', status, error };
   }
 
   return async (request) => {
-    const receivedAt = deps.clock.now();
-    if (request.unreadable !== undefined) return reject(request, receivedAt, request.unreadable);
-    if (!isJsonMediaType(request.contentType)) {
-      return reject(request, receivedAt, `content-type ${request.contentType ?? ''} is not application/json`);
-    }
-    let decoded: Decoded;
+    let message: LoaderMessage;
     try {
-      decoded = decode(request.body, deps.clock);
+      message = toLoaderMessage(request);
     } catch (e: unknown) {
-      if (e instanceof ValidationError) return reject(request, receivedAt, e.message);
-      return fail(e, { stage: 'decode' });
+      return fail(e, isRetryable(e), { stage: 'decode' });
     }
-    const { table, row } = decoded;
     const ids = {
-      messageId: row.message_id,
-      eventId: row.event_id,
-      table,
-      entityId: row.entity_id,
-      version: row.version,
-      deliveryAttempt: row.delivery_attempt,
+      messageId: message.messageId,
+      subscription: message.subscription,
+      ...('unreadable' in message ? {} : { deliveryAttempt: message.deliveryAttempt }),
     };
-    try {
-      await deps.committer.submit(table, row);
-    } catch (e: unknown) {
-      // A row the warehouse will never store is kept in _rejected like any other poison message.
-      if (isRowError(e)) return reject(request, receivedAt, e.message);
-      return fail(e, ids);
+    const outcome = await deps.batcher.submit(message);
+    switch (outcome.kind) {
+      case 'written':
+        log.debug('push message written', { ...ids, eventId: outcome.eventId });
+        return { kind: 'written', status: 204, messageId: outcome.messageId, eventId: outcome.eventId };
+      case 'rejected':
+        log.warn('push message rejected', { ...ids, reason: outcome.reason });
+        return { kind: 'rejected', status: 204, reason: outcome.reason };
+      case 'failed':
+        return fail(outcome.error, outcome.retryable, ids);
     }
-    log.debug('push message written', ids);
-    return { kind: 'written', status: 204, messageId: row.message_id, eventId: row.event_id };
   };
 }
 
-interface Decoded {
-  /** The table stem from the event's `cftable` extension: the row goes to `<table>_changes`. */
-  readonly table: string;
-  readonly row: ChangeRow;
-}
-
-/** Throws ValidationError for anything that can never become a valid change. */
-function decode(body: Buffer, clock: Clock): Decoded {
-  const message = parsePushEnvelope(parseJson(body));
-  const change = decodeChangeMessage(message.data, message.attributes);
-  return { table: change.table, row: toChangeRow(change, message, clock.now()) };
+/** The request as the batch loader takes it; throws only for what is not the request's fault. */
+function toLoaderMessage(request: PushRequest): LoaderMessage {
+  const unreadable = (reason: string): UnreadableMessage => ({
+    unreadable: reason,
+    ...readIds(request.body),
+    payload: request.body,
+  });
+  if (request.unreadable !== undefined) return unreadable(request.unreadable);
+  if (!isJsonMediaType(request.contentType)) {
+    return unreadable(`content-type ${request.contentType ?? ''} is not application/json`);
+  }
+  try {
+    return { ...parsePushEnvelope(parseJson(request.body)), rejectedPayload: request.body };
+  } catch (e: unknown) {
+    if (e instanceof ValidationError) return unreadable(e.message);
+    throw e;
+  }
 }
 
 /** `application/json` or a `+json` type; a missing header is given the benefit of the doubt. */

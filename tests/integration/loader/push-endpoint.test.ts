@@ -372,7 +372,7 @@ describe('group commit over HTTP', () => {
         storedWhenAnswered: sink.rowsOf('carts').some((r) => r.event_id === change.id),
       });
     });
-    await until(() => loader.committer.pendingRows() === 50, 'all 50 rows to reach the committer');
+    await until(() => loader.batcher.pending() === 50, 'all 50 messages to reach the batcher');
     const answeredWhileHeld = answered.length;
     release();
     await Promise.all(requests);
@@ -434,7 +434,7 @@ describe('group commit over HTTP', () => {
     const requests = Array.from({ length: 10 }, (_, i) =>
       push(pushBodyFor(cartChange(i + 1))).then((res) => res.status),
     );
-    await until(() => loader.committer.pendingRows() === 10, 'all 10 rows to reach the committer');
+    await until(() => loader.batcher.pending() === 10, 'all 10 messages to reach the batcher');
     release();
 
     expect(await Promise.all(requests)).toEqual(Array.from({ length: 10 }, () => 204));
@@ -459,7 +459,7 @@ describe('GET /healthz and shutdown', () => {
     const { push, sink, loader } = await startLoader();
     const release = sink.hold();
     const inFlight = push(pushBodyFor(cartChange(1))).then((r) => r.status);
-    await until(() => loader.committer.pendingRows() === 1, 'the row to reach the committer');
+    await until(() => loader.batcher.pending() === 1, 'the message to reach the batcher');
 
     const closed = loader.close();
     release();
@@ -532,8 +532,8 @@ describe('request logs', () => {
         message: 'push message written',
         messageId: 'm-11',
         eventId: change.id,
-        table: 'carts',
-        entityId: '11',
+        subscription: SUBSCRIPTION,
+        deliveryAttempt: 1,
       }),
     );
     expect(log.text()).not.toContain('someone@example.com');

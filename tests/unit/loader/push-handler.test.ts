@@ -1,4 +1,10 @@
-import { createPushHandler, GroupCommitter, truncateUtf8, type PushRequest } from '@changefeed/loader';
+import {
+  createBatchLoader,
+  createPushHandler,
+  MessageBatcher,
+  truncateUtf8,
+  type PushRequest,
+} from '@changefeed/loader';
 import { AppError } from '@changefeed/shared/errors';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { FakeClock } from '../../support/source-fakes';
@@ -7,8 +13,10 @@ import { cartChange, FakeRowSink, pushBodyFor, SUBSCRIPTION } from '../../suppor
 function setup() {
   const sink = new FakeRowSink();
   const clock = new FakeClock('2026-11-23T10:00:00.000Z');
-  const committer = new GroupCommitter(sink, { maxRows: 100, maxDelayMs: 0, clock });
-  const handle = createPushHandler({ committer, clock, logger: createSilentLogger(), rejectedPayloadMaxBytes: 32 });
+  const logger = createSilentLogger();
+  const load = createBatchLoader({ sink, clock, logger, rejectedPayloadMaxBytes: 32 });
+  const batcher = new MessageBatcher(load, { maxMessages: 100, maxDelayMs: 0, clock });
+  const handle = createPushHandler({ batcher, logger });
   return { sink, handle };
 }
 
@@ -62,6 +70,37 @@ describe('createPushHandler', () => {
 
     expect(sink.rejected[0]?.payload).toBe('x'.repeat(32));
     expect(sink.rejected[0]?.reason).toBe('body is not JSON [payload: first 32 of 100 bytes]');
+  });
+
+  it('keeps the whole request body of a valid envelope whose message is not a change, attributes and all', async () => {
+    const { sink, handle } = setup();
+    const body = pushBodyFor(cartChange(1), { messageId: 'm-2' });
+    const request = json({ ...body, message: { ...body.message, attributes: { 'ce-id': 'x' } } });
+
+    const outcome = await handle(request);
+
+    expect(outcome).toMatchObject({ kind: 'rejected', status: 204 });
+    expect(sink.rejected).toMatchObject([
+      { message_id: 'm-2', subscription: SUBSCRIPTION, payload: request.body.subarray(0, 32).toString() },
+    ]);
+    expect(sink.rejected[0]?.reason).toContain(`[payload: first 32 of ${request.body.length} bytes]`);
+  });
+
+  it('answers 503 once the batcher is closed, storing nothing', async () => {
+    const sink = new FakeRowSink();
+    const clock = new FakeClock('2026-11-23T10:00:00.000Z');
+    const logger = createSilentLogger();
+    const batcher = new MessageBatcher(createBatchLoader({ sink, clock, logger }), {
+      maxMessages: 100,
+      maxDelayMs: 0,
+      clock,
+    });
+    await batcher.close();
+
+    const outcome = await createPushHandler({ batcher, logger })(json(pushBodyFor(cartChange(1))));
+
+    expect(outcome).toMatchObject({ kind: 'failed', status: 503, error: { code: 'LOADER.CLOSING' } });
+    expect(sink.appendsStarted).toBe(0);
   });
 
   it('fails with 503 on a transient sink error and 500 on a permanent one, storing nothing', async () => {
