@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { OutboundMessage } from '../ports/event-publisher';
 import type { EventType } from '../ports/row-sink';
@@ -48,10 +48,8 @@ export function eventId(
   type: EventType,
   contentHash: string,
 ): string {
-  return createHash('sha256')
-    .update(JSON.stringify([source, entityId, version, type, contentHash]))
-    .digest('hex')
-    .slice(0, 32);
+  // crypto.hash: the same digest as createHash().update().digest(), without a Hash object per event.
+  return hash('sha256', JSON.stringify([source, entityId, version, type, contentHash]), 'hex').slice(0, 32);
 }
 
 /** Pub/Sub ordering key: all events of one entity are delivered in order. */
@@ -66,6 +64,9 @@ export function cloudEventSource(source: string): string {
 /**
  * Builds the CloudEvent for a change. The id and time are passed explicitly: the SDK would invent
  * a random UUID and the current time otherwise, and retries must reproduce the same event.
+ *
+ * This SDK path is the reference that changeMessageBuilder (change-message.ts, the poller's hot
+ * path) must match byte for byte; tests and tools build their messages with it.
  */
 export function buildCloudEvent(change: ChangeEvent): CloudEvent<unknown> {
   return new CloudEvent<unknown>({

@@ -10,7 +10,7 @@ import {
 } from '@changefeed/shared/change';
 import { DEFAULTS, type SourceConfig } from '@changefeed/shared/config';
 import { AppError, errorMessage } from '@changefeed/shared/errors';
-import { changeToMessage, eventId } from '@changefeed/shared/events';
+import { changeMessageBuilder, eventId } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import {
   EventType,
@@ -326,17 +326,16 @@ async function publishGroup(
   time: Date,
 ): Promise<GroupOutcome> {
   const byId = new Map<string, DetectedChange>();
+  // One builder per group: the source's attributes and the time are encoded once, not per event.
+  const toMessage = changeMessageBuilder({ source: source.name, table: source.table, time });
   const messages = group.map((change) => {
     const id = eventId(source.name, change.entityId, change.version, change.type, change.hash);
     byId.set(id, change);
-    return changeToMessage({
+    return toMessage({
       id,
       type: change.type,
-      source: source.name,
-      table: source.table,
       entityId: change.entityId,
       version: change.version,
-      time,
       record: change.record,
     });
   });

@@ -57,6 +57,23 @@ CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT RO
 INSERT INTO counters (name, value) VALUES ('queued', 0), ('delivered', 0), ('dead_lettered', 0);
 `;
 
+const INSERT_MESSAGES = `INSERT INTO messages
+  (seq, message_id, ordering_key, data, attributes, publish_time, enqueued_at, ready_at)`;
+/** Parameters per row of INSERT_MESSAGES. */
+const COLUMNS = 8;
+/** Rows per multi-row INSERT; 800 parameters stay far below SQLite's limit of 32,766. */
+const ROWS_PER_INSERT = 100;
+/** Keys per lookup of which keys already have messages. */
+const KEYS_PER_LOOKUP = 500;
+
+function placeholders(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
+function rowPlaceholders(rows: number): string {
+  return Array.from({ length: rows }, () => `(${placeholders(COLUMNS)})`).join(', ');
+}
+
 const Counter = { queued: 'queued', delivered: 'delivered', deadLettered: 'dead_lettered' } as const;
 type Counter = (typeof Counter)[keyof typeof Counter];
 
@@ -133,13 +150,18 @@ export class LocalBusStore {
   private constructor(private readonly db: Database.Database) {
     this.statements = {
       lastSeq: db.prepare<[], { seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`),
-      keyHasMessages: db
-        .prepare<[string], number>(`SELECT 1 FROM messages WHERE ordering_key = ? AND ordering_key <> '' LIMIT 1`)
+      // The keys are bound as parameters, not passed as one JSON array: binding is the same
+      // conversion the INSERT uses, so a key with a lone surrogate matches its own rows.
+      keysWithMessages: db
+        .prepare<unknown[], string>(
+          `SELECT DISTINCT ordering_key FROM messages
+           WHERE ordering_key IN (${placeholders(KEYS_PER_LOOKUP)}) AND ordering_key <> ''`,
+        )
         .pluck(),
-      insert: db.prepare<[number | null, number, string, Buffer, string, number, number, number | null]>(
-        `INSERT INTO messages (seq, message_id, ordering_key, data, attributes, publish_time, enqueued_at, ready_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
+      insert: db.prepare<unknown[]>(`${INSERT_MESSAGES} VALUES ${rowPlaceholders(1)}`),
+      // Per-statement overhead (binding, stepping, sqlite_sequence upkeep) was about as large as
+      // the row work itself, so full chunks of a publish go in as one multi-row INSERT.
+      insertChunk: db.prepare<unknown[]>(`${INSERT_MESSAGES} VALUES ${rowPlaceholders(ROWS_PER_INSERT)}`),
       // Found through messages_ready, in due order; one statement for the rows, not one per row.
       dueRows: db.prepare<[number, number], MessageRow>(
         `SELECT seq, message_id, ordering_key, data, attributes, publish_time, attempts FROM messages
@@ -186,21 +208,28 @@ export class LocalBusStore {
       // Ids are assigned here rather than taken from rowids after the fact, so each message is one
       // INSERT; AUTOINCREMENT guarantees a seq (hence an id) is never handed out twice.
       let seq = this.statements.lastSeq.get()?.seq ?? 0;
+      // A message is ready on arrival only when nothing of its key is queued before it: neither in
+      // the file nor earlier in this same publish.
+      const waiting = this.keysWithMessages(messages);
       const ids: string[] = [];
+      const chunk: unknown[] = [];
+      const fullChunk = ROWS_PER_INSERT * COLUMNS;
       for (const m of messages) {
         seq += 1;
-        this.statements.insert.run(
-          seq,
-          seq,
-          m.orderingKey,
-          m.data,
-          JSON.stringify(m.attributes),
-          now,
-          now,
-          this.readyAtOnEnqueue(m.orderingKey, now),
-        );
+        const key = m.orderingKey;
+        let readyAt: number | null = now;
+        if (key !== '') {
+          if (waiting.has(key)) readyAt = null;
+          else waiting.add(key);
+        }
+        chunk.push(seq, seq, key, m.data, JSON.stringify(m.attributes), now, now, readyAt);
+        if (chunk.length === fullChunk) {
+          this.statements.insertChunk.run(chunk);
+          chunk.length = 0;
+        }
         ids.push(String(seq));
       }
+      for (let i = 0; i < chunk.length; i += COLUMNS) this.statements.insert.run(chunk.slice(i, i + COLUMNS));
       this.add(Counter.queued, messages.length);
       return ids;
     });
@@ -360,8 +389,17 @@ export class LocalBusStore {
     if (this.db.open) this.db.close();
   }
 
-  private readyAtOnEnqueue(orderingKey: string, now: number): number | null {
-    return orderingKey !== '' && this.statements.keyHasMessages.get(orderingKey) !== undefined ? null : now;
+  /** The ordering keys among `messages` that already have messages in the file. */
+  private keysWithMessages(messages: readonly OutboundMessage[]): Set<string> {
+    const keys = [...new Set(messages.map((m) => m.orderingKey).filter((k) => k !== ''))];
+    const found = new Set<string>();
+    for (let i = 0; i < keys.length; i += KEYS_PER_LOOKUP) {
+      const batch = keys.slice(i, i + KEYS_PER_LOOKUP);
+      // The statement has a fixed number of parameters; repeating a key fills a short last batch.
+      while (batch.length < KEYS_PER_LOOKUP) batch.push(batch[0] ?? '');
+      for (const key of this.statements.keysWithMessages.all(batch)) found.add(key);
+    }
+    return found;
   }
 
   private add(counter: Counter, delta: number): void {

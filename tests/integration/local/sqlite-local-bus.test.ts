@@ -227,6 +227,49 @@ describe('SqliteLocalBus', () => {
     expect(endpoint.maxInFlight).toBeGreaterThan(1);
   });
 
+  it('stores a large publish exactly and keeps each key in order, whether the key was queued before or first seen in the same publish', async () => {
+    // More rows than one multi-row INSERT and more keys than one key lookup take, so full chunks,
+    // the remainder and several lookups all run; the odd keys must match their own queued rows.
+    const oddKeys = ['carts/é', 'carts/🛒', "carts/it's", 'carts/%2F', 'carts/ '];
+    const keys = [...oddKeys, ...Array.from({ length: 640 }, (_, i) => `carts/${i}`)];
+    const earlier = oddKeys.map((key, i) => message(`early${i}`, key, { key, i, text: 'ünïcødé ✓' }));
+    const published: OutboundMessage[] = [];
+    for (let i = 0; i < 1234; i += 1) {
+      const key = i % 97 === 0 ? '' : (keys[(i * 7) % keys.length] ?? '');
+      published.push(message(`m${i}`, key, { i, nested: { list: [i, 'x', null] } }));
+    }
+    const delivered: PushedMessage[] = [];
+    const bus = openBus({
+      batches: {
+        batchSize: 300,
+        consume: (batch) => {
+          delivered.push(...batch);
+          return Promise.resolve(batch.map(() => ({ ok: true as const })));
+        },
+      },
+    });
+
+    okIds(await bus.publish(earlier));
+    const ids = okIds(await bus.publish(published));
+    bus.start();
+    await bus.waitUntilIdle();
+
+    const all = [...earlier, ...published];
+    expect(ids).toHaveLength(published.length);
+    expect(delivered).toHaveLength(all.length);
+    const byId = new Map(delivered.map((d) => [d.attributes['ce-id'], d]));
+    for (const m of all) {
+      const d = byId.get(m.id);
+      expect(d?.data.equals(m.data)).toBe(true);
+      expect(d?.attributes).toEqual(m.attributes);
+      expect(d?.orderingKey ?? '').toBe(m.orderingKey);
+    }
+    for (const key of keys) {
+      const expected = all.filter((m) => m.orderingKey === key).map((m) => m.id);
+      expect(delivered.filter((d) => d.orderingKey === key).map((d) => d.attributes['ce-id'])).toEqual(expected);
+    }
+  });
+
   it('delivers different keys, and messages without a key, concurrently up to the concurrency', async () => {
     const bus = openBus({ concurrency: 3 });
     const gate = new Gate();
