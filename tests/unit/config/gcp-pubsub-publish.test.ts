@@ -1,4 +1,5 @@
-import { ConfigError, DEFAULTS, parseConfig } from '@changefeed/shared/config';
+import { DEFAULTS, parseConfig } from '@changefeed/shared/config';
+import { issuesOf } from '../../support/config-issues';
 
 const SOURCE = `sources:
   - name: carts
@@ -7,16 +8,6 @@ const SOURCE = `sources:
     idField: id
     table: carts
 `;
-
-function issuesOf(text: string): string[] {
-  try {
-    parseConfig(text, 'changefeed.yaml');
-  } catch (e: unknown) {
-    if (e instanceof ConfigError) return e.issues.map((i) => `${i.line}:${i.path}: ${i.message}`);
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 describe('gcp.pubsub.publish', () => {
   it("defaults to the publisher's own batching and flow control", () => {

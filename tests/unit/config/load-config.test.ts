@@ -1,14 +1,5 @@
-import { ConfigError, parseConfig } from '@changefeed/shared/config';
-
-function issuesOf(text: string): string[] {
-  try {
-    parseConfig(text, 'changefeed.yaml');
-  } catch (e: unknown) {
-    if (e instanceof ConfigError) return e.issues.map((i) => `${i.line}:${i.path}: ${i.message}`);
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
+import { parseConfig } from '@changefeed/shared/config';
+import { issuesOf } from '../../support/config-issues';
 
 describe('parseConfig', () => {
   it('accepts a minimal stream source and fills every default', () => {
