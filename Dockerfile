@@ -24,6 +24,8 @@ COPY shared/package.json shared/
 COPY services/poller/package.json services/poller/
 COPY services/loader/package.json services/loader/
 COPY services/batch/package.json services/batch/
+COPY services/demo-api/package.json services/demo-api/
+COPY services/pipeline/package.json services/pipeline/
 COPY services/cli/package.json services/cli/
 # --ignore-scripts because the root `prepare` script compiles sources that are not copied yet;
 # `npm rebuild` then runs the dependencies' own install scripts (better-sqlite3's addon) but not

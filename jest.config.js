@@ -7,7 +7,7 @@ module.exports = {
   moduleNameMapper: {
     // Tests run the TypeScript sources; the services' own builds resolve the compiled dist/.
     '^@changefeed/shared/(.*)$': '<rootDir>/shared/$1/index.ts',
-    '^@changefeed/(poller|loader|batch|cli)$': '<rootDir>/services/$1/src/index.ts',
+    '^@changefeed/(poller|loader|batch|demo-api|pipeline|cli)$': '<rootDir>/services/$1/src/index.ts',
   },
   // Real emulators (Pub/Sub, Firestore, BigQuery) for the GCP adapter tests; see tests/global-setup.ts.
   globalSetup: '<rootDir>/tests/global-setup.ts',

@@ -1,6 +1,6 @@
 import { hashRecord, legacyHashRecord, SnapshotDiffer } from '@changefeed/shared/change';
 import type { SnapshotEntry } from '@changefeed/shared/ports';
-import { generateCart, generateProducts, type Cart } from '@changefeed/cli';
+import { generateCart, generateProducts, type Cart } from '@changefeed/demo-api';
 import { target, type BenchOptions, type Figure, type SectionResult } from './bench-types';
 import { elapsedMs, median, repeat } from './measure';
 

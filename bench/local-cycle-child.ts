@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { loadConfig } from '@changefeed/shared/config';
 import { createLogger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
-import { dataDirLayout, LocalPipeline } from '@changefeed/cli';
+import { dataDirLayout, LocalPipeline } from '@changefeed/pipeline';
 import { elapsedMs } from './measure';
 
 /** What one phase (a cold start, or a cycle after churn) of the local pipeline reports. */

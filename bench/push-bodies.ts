@@ -1,8 +1,8 @@
-import { generateCart, generateProducts } from '@changefeed/cli';
+import { generateCart, generateProducts } from '@changefeed/demo-api';
 import { buildPushEnvelope, changeToMessage, eventId } from '@changefeed/shared/events';
 import type { OutboundMessage } from '@changefeed/shared/ports';
 
-/** What the local bus names its subscription (services/cli/src/local-pipeline.ts). */
+/** What the local bus names its subscription (services/pipeline/src/local-pipeline.ts). */
 const SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
 export const BENCH_SOURCE = 'bench_carts';
 /** Rows land in `<table>_changes` of the warehouse. */

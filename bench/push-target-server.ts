@@ -44,7 +44,7 @@ interface Target {
   finish(): Promise<Pick<PushTargetReport, 'rows' | 'distinctEvents' | 'stats'>>;
 }
 
-/** The loader exactly as services/cli/src/local-pipeline.ts wires it, with the default loader config. */
+/** The loader exactly as services/pipeline/src/local-pipeline.ts wires it, with the default loader config. */
 async function loaderTarget(dataDir: string, config: LoaderConfig, logger: Logger): Promise<Target> {
   const warehouse = await DuckDbWarehouse.open(path.join(dataDir, 'warehouse.duckdb'), {
     logger: logger.child({ component: 'warehouse' }),

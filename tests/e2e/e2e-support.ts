@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
 import { systemClock } from '@changefeed/shared/ports';
 import { runCli, type CliContext, type ExitCode } from '@changefeed/cli';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 
 export interface Captured {
   readonly stream: Writable;

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'services', 'batch', 'dist', 'main.js');

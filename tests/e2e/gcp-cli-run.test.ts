@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
 import { changefeed, cliIn, type ProcessExit } from './e2e-support';
 import { waitFor } from './gcp-pipeline-support';

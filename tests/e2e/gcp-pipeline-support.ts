@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 import { freePort } from '../emulators/start-emulator';
 import { BIGQUERY_PROJECT, bigqueryQuery } from '../support/bigquery-rest';
 

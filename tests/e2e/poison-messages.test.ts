@@ -5,8 +5,8 @@ import { parseConfig } from '@changefeed/shared/config';
 import { changeToMessage, eventId } from '@changefeed/shared/events';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
-import { LocalPipeline } from '@changefeed/cli';
-import { dataDirLayout } from '../../services/cli/src/data-dir';
+import { LocalPipeline } from '@changefeed/pipeline';
+import { dataDirLayout } from '@changefeed/pipeline';
 import { configYaml } from './e2e-support';
 
 describe('poison messages in the local pipeline', () => {

@@ -2,7 +2,7 @@ import { sourceSchema } from '@changefeed/shared/config';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { createSourceClient, type HttpSourceClient } from '@changefeed/shared/source';
 import { runBatchJob, type BatchJobDeps } from '../../services/batch/src';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 import { FakeClock, FakeReferenceLoader, FakeRunLog, MemoryCursorStore, sequentialIds } from '../support/source-fakes';
 
 describe('batch job against the demo API over HTTP', () => {

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Clock } from '@changefeed/shared/ports';
-import { buildDemoApi, startDemoApi, type Cart, type DemoApi } from '../../services/cli/src/demo-api';
+import { buildDemoApi, startDemoApi, type Cart, type DemoApi } from '@changefeed/demo-api';
 import { FakeClock } from '../support/source-fakes';
 
 interface CartsBody {

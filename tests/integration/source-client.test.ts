@@ -2,7 +2,7 @@ import express, { type Request, type Response } from 'express';
 import { sourceSchema, type SourceConfig } from '@changefeed/shared/config';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
 import { createSourceClient, SourceError, type HttpSourceClient } from '@changefeed/shared/source';
-import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 import { captureLog, FakeClock, type CapturedLog } from '../support/source-fakes';
 
 /** A server that answers each request with the next scripted handler (then `[]`), and remembers what it got. */

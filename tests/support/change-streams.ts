@@ -1,7 +1,7 @@
 import type { ChangeRow, EventType } from '@changefeed/shared/ports';
 
 // Property tests that fail can be replayed by their seed: the demo data's PRNG serves here too.
-export { mulberry32 } from '../../services/cli/src/demo-api/prng';
+export { mulberry32 } from '@changefeed/demo-api';
 
 const T0 = Date.parse('2024-06-01T00:00:00.000Z');
 

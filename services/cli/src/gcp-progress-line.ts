@@ -1,4 +1,4 @@
-import type { GcpProgressSample } from './gcp-pipeline';
+import type { GcpProgressSample } from '@changefeed/pipeline';
 
 /**
  * Turns successive samples of the gcp pipeline into

@@ -1,16 +1,6 @@
-/** What the progress line shows, sampled from the running pipeline. */
-export interface ProgressSample {
-  /** Monotonic ms. */
-  readonly at: number;
-  /** Events written to the warehouse since start. */
-  readonly delivered: number;
-  /** Events waiting on the bus (queue depth). */
-  readonly pending: number;
-  readonly deadLettered: number;
-  /** Age of the oldest undelivered event, ms (0 when the queue is empty). */
-  readonly lagMs: number;
-  readonly cycles: number;
-}
+import type { ProgressSample } from '@changefeed/pipeline';
+
+export type { ProgressSample };
 
 /**
  * Turns successive samples into `events/s 412 · queue 18 · lag 0.3s · dead-lettered 0 · cycles 7`.

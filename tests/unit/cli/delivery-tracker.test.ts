@@ -1,7 +1,7 @@
 import type { MessageOutcome } from '@changefeed/loader';
 import type { PushedMessage } from '@changefeed/shared/events';
 import type { PublishOutcome } from '@changefeed/shared/ports';
-import { DeliveryTracker } from '../../../services/cli/src/delivery-tracker';
+import { DeliveryTracker } from '@changefeed/pipeline';
 import { FakeClock } from '../../support/source-fakes';
 
 /** What `run --once` on gcp waits for: every event the cycles published stored by the loader. */

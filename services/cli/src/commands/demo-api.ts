@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { errorMessage } from '@changefeed/shared/errors';
-import { startDemoApi } from '../demo-api';
+import { startDemoApi } from '@changefeed/demo-api';
 import { Exit, type CliIo, type ExitCode } from '../io';
 
 export interface DemoApiFlags {

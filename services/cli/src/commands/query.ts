@@ -1,8 +1,8 @@
 import { access } from 'node:fs/promises';
 import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
 import { errorMessage } from '@changefeed/shared/errors';
-import { findControl, queryRunning } from '../control-server';
-import { dataDirLayout } from '../data-dir';
+import { findControl, queryRunning } from '@changefeed/pipeline';
+import { dataDirLayout } from '@changefeed/pipeline';
 import { Exit, type CliIo, type ExitCode } from '../io';
 import { renderRows } from '../render-rows';
 

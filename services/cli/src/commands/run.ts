@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
-import { dataDirLayout } from '../data-dir';
+import { dataDirLayout } from '@changefeed/pipeline';
 import { Exit, type ExitCode } from '../io';
 import { runPipeline, type PipelineContext } from './run-pipeline';
 

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
-import { startDemoApi, type RunningDemoApi } from '../demo-api';
-import { dataDirLayout } from '../data-dir';
+import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
+import { dataDirLayout } from '@changefeed/pipeline';
 import { Exit, type ExitCode } from '../io';
 import { runPipeline, type PipelineContext } from './run-pipeline';
 

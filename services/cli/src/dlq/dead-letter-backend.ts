@@ -4,8 +4,8 @@ import { loadConfig, type Config } from '@changefeed/shared/config';
 import { AppError, ValidationError, errorMessage } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock, DeadLetterQueue, EventPublisher } from '@changefeed/shared/ports';
-import { findControl } from '../control-server';
-import { dataDirLayout } from '../data-dir';
+import { findControl } from '@changefeed/pipeline';
+import { dataDirLayout } from '@changefeed/pipeline';
 import type { CliIo } from '../io';
 
 /** Which dead letters `changefeed dlq` works on: the config's backend, with the flags' overrides. */

@@ -23,8 +23,21 @@ import {
 import { Poller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import type { DataDirLayout } from './data-dir';
-import type { ProgressSample } from './progress-line';
 import { runShutdownSteps, type ShutdownStep } from './shutdown-steps';
+
+/** What the progress line shows, sampled from the running local pipeline. */
+export interface ProgressSample {
+  /** Monotonic ms. */
+  readonly at: number;
+  /** Events written to the warehouse since start. */
+  readonly delivered: number;
+  /** Events waiting on the bus (queue depth). */
+  readonly pending: number;
+  readonly deadLettered: number;
+  /** Age of the oldest undelivered event, ms (0 when the queue is empty). */
+  readonly lagMs: number;
+  readonly cycles: number;
+}
 
 /** The name the local bus puts in push envelopes, shaped like a Pub/Sub subscription path. */
 export const LOCAL_SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
