@@ -1,9 +1,5 @@
-import {
-  createBigQueryWarehouse,
-  createFirestoreSnapshotStore,
-  loadServiceConfig,
-  resolveProjectId,
-} from '@changefeed/shared/adapters/gcp';
+import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
+import { openServiceBackend } from '@changefeed/shared/backend';
 import { parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { createLogger } from '@changefeed/shared/log';
@@ -20,16 +16,19 @@ async function main(): Promise<void> {
   const env = parseServiceEnv({ PORT: '8080', ...process.env });
   const logger = createLogger('batch', { level: env.LOG_LEVEL });
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
-  const projectId = resolveProjectId(config, process.env);
-  const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
-  const firestore = createFirestoreSnapshotStore(config, projectId);
+  const backend = await openServiceBackend(
+    { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
+    'batch',
+    env.CHANGEFEED_CONFIG,
+  );
+  const [warehouse, state] = await Promise.all([backend.warehouse(), backend.snapshots()]);
   const stop = new AbortController();
   process.on('SIGTERM', () => stop.abort(new Error('SIGTERM')));
   const result = await runBatchJob(
     {
       loader: warehouse,
       runLog: warehouse,
-      state: firestore.store,
+      state,
       clock: systemClock,
       logger,
       createSourceClient: (source) => createSourceClient(source, { env: process.env, clock: systemClock, logger }),
@@ -37,9 +36,7 @@ async function main(): Promise<void> {
     config.sources,
     { signal: stop.signal },
   );
-  await warehouse.close();
-  await firestore.store.close();
-  await firestore.client.terminate();
+  await backend.close();
   process.exit(result.failed ? 1 : 0);
 }
 

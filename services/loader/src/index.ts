@@ -1,6 +1,6 @@
 export * from './app';
 export * from './batch-loader';
-export * from './gcp-pull-loader';
+export * from './pull-loader';
 export * from './isolating-append';
 export * from './message-batcher';
 export * from './push-handler';

@@ -1,16 +1,12 @@
-import {
-  createBigQueryWarehouse,
-  createPushAuthenticator,
-  loadServiceConfig,
-  resolveProjectId,
-} from '@changefeed/shared/adapters/gcp';
+import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
+import { openServiceBackend } from '@changefeed/shared/backend';
 import { parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
 import { createLogger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { buildLoaderApp } from './app';
-import { openGcpPullLoader } from './gcp-pull-loader';
+import { openPullLoader } from './pull-loader';
 
 /**
  * The loader on Cloud Run: Pub/Sub push in, BigQuery Storage Write out. SIGTERM (Cloud Run gives
@@ -20,8 +16,12 @@ async function main(): Promise<void> {
   const env = parseServiceEnv(process.env);
   const logger = createLogger('loader', { level: env.LOG_LEVEL });
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
-  const projectId = resolveProjectId(config, process.env);
-  const warehouse = createBigQueryWarehouse(config, projectId, process.env, logger.child({ module: 'warehouse' }));
+  const backend = await openServiceBackend(
+    { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
+    'loader',
+    env.CHANGEFEED_CONFIG,
+  );
+  const warehouse = await backend.warehouse();
   const acceptPush = config.loader.delivery === 'push';
   if (!acceptPush) {
     logger.info('loader.delivery is pull: POST /pubsub/push is off; /healthz serves the probes');
@@ -34,15 +34,18 @@ async function main(): Promise<void> {
     logger,
     clock: systemClock,
     config: config.loader,
-    authenticate:
-      config.loader.auth === undefined ? undefined : createPushAuthenticator(config.loader.auth, { logger }),
+    authenticate: backend.pushAuthenticator(),
   });
   const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
-  logger.info('loader listening', { url: server.url, projectId, dataset: config.gcp.bigquery.dataset });
+  logger.info('loader listening', {
+    url: server.url,
+    projectId: backend.projectId,
+    dataset: config.gcp.bigquery.dataset,
+  });
   // `loader.delivery: pull`: batches from the pull subscription into the same warehouse.
   const pull =
     config.loader.delivery === 'pull'
-      ? await openGcpPullLoader(config, projectId, process.env, logger, { warehouse })
+      ? await openPullLoader(backend, config, logger.child({ component: 'loader' }))
       : undefined;
   pull?.start();
 
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
       await pull?.close();
       await server.close();
       await loader.close();
-      await warehouse.close();
+      await backend.close();
       process.exit(0);
     })();
   };

@@ -1,18 +1,18 @@
+import { openBackend, type GcpBackend } from '@changefeed/shared/backend';
 import type { Config } from '@changefeed/shared/config';
 import type { Logger } from '@changefeed/shared/log';
 import type { PushedMessage } from '@changefeed/shared/events';
 import type { Clock, PublishOutcome } from '@changefeed/shared/ports';
 import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
 import type { BatchRunResult } from '@changefeed/batch';
-import { openGcpPullLoader, type GcpPullLoader, type MessageOutcome } from '@changefeed/loader';
-import { openGcpPoller, type GcpPoller, type PollCycleResult } from '@changefeed/poller';
+import { openPullLoader, type MessageOutcome, type PullLoader } from '@changefeed/loader';
+import { openPoller, type OpenedPoller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
 import { DeliveryTracker, type DeliveryCounts } from './delivery-tracker';
 import { runShutdownSteps, type ShutdownStep } from './shutdown-steps';
 
 export interface GcpPipelineOptions {
   readonly config: Config;
-  readonly projectId: string;
   readonly env: Environment;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -51,7 +51,7 @@ export interface GcpProgressSample {
 /**
  * The gcp pipeline in one process: the poller (Firestore snapshots, Pub/Sub, BigQuery audit rows)
  * and the pull loader (Pub/Sub StreamingPull into BigQuery), wired exactly as their Cloud Run
- * services are (`openGcpPoller`, `openGcpPullLoader`), and the batch sources run on their
+ * services are (`openPoller`, `openPullLoader` on the gcp backend), and the batch sources run on their
  * interval as Cloud Scheduler runs the batch job. For development on the emulators, or one VM.
  */
 export class GcpPipeline {
@@ -60,8 +60,9 @@ export class GcpPipeline {
   private constructor(
     private readonly config: Config,
     private readonly deliveries: DeliveryCounters,
-    readonly poller: GcpPoller,
-    readonly loader: GcpPullLoader,
+    readonly backend: GcpBackend,
+    readonly poller: OpenedPoller,
+    readonly loader: PullLoader,
     readonly batches: BatchScheduler,
     private readonly batchClients: ReadonlyMap<string, HttpSourceClient>,
     private readonly logger: Logger,
@@ -73,7 +74,10 @@ export class GcpPipeline {
    * Google Cloud client exists when a source's credential variable is unset.
    */
   static async open(options: GcpPipelineOptions): Promise<GcpPipeline> {
-    const { config, projectId, env, logger, clock } = options;
+    const { config, env, logger, clock } = options;
+    const opened = await openBackend({ config, env, clock, logger, dataDir: '.' });
+    if (opened.name !== 'gcp') throw new Error(`GcpPipeline runs on backend: gcp, not ${opened.name}`);
+    const backend = opened;
     const batchClients = new Map<string, HttpSourceClient>();
     for (const source of config.sources.filter((s) => s.mode === 'batch')) {
       batchClients.set(
@@ -82,37 +86,45 @@ export class GcpPipeline {
       );
     }
     const deliveries = new DeliveryCounters();
-    let poller: GcpPoller | undefined;
-    let loader: GcpPullLoader;
+    let poller: OpenedPoller | undefined;
+    let loader: PullLoader;
+    let batches: BatchScheduler;
     try {
-      poller = await openGcpPoller(config, projectId, env, logger.child({ component: 'poller' }), {
-        afterPublish: options.afterPublish,
-        onPublished: (outcomes) => deliveries.onPublished(outcomes),
-      });
-      loader = await openGcpPullLoader(config, projectId, env, logger.child({ component: 'loader' }), {
+      poller = await openPoller(
+        backend,
+        config,
+        { env, clock, logger: logger.child({ component: 'poller' }) },
+        {
+          afterPublish: options.afterPublish,
+          onPublished: (outcomes) => deliveries.onPublished(outcomes),
+        },
+      );
+      loader = await openPullLoader(backend, config, logger.child({ component: 'loader' }), {
         onLoaded: (messages, outcomes) => deliveries.onLoaded(messages, outcomes),
       });
+      const [warehouse, state] = await Promise.all([backend.warehouse(), backend.snapshots()]);
+      batches = new BatchScheduler(
+        {
+          loader: warehouse,
+          runLog: warehouse,
+          state,
+          clock,
+          logger: logger.child({ component: 'batch' }),
+          sourceClients: batchClients,
+        },
+        config.sources,
+      );
     } catch (e: unknown) {
       await poller?.close();
+      await backend.close();
       for (const client of batchClients.values()) client.close();
       throw e;
     }
-    const batches = new BatchScheduler(
-      {
-        loader: poller.warehouse,
-        runLog: poller.warehouse,
-        state: poller.snapshots,
-        clock,
-        logger: logger.child({ component: 'batch' }),
-        sourceClients: batchClients,
-      },
-      config.sources,
-    );
-    const pipeline = new GcpPipeline(config, deliveries, poller, loader, batches, batchClients, logger, clock);
+    const pipeline = new GcpPipeline(config, deliveries, backend, poller, loader, batches, batchClients, logger, clock);
     loader.start();
     logger.info('gcp pipeline open', {
-      projectId,
-      topic: poller.topic,
+      projectId: backend.projectId,
+      topic: backend.topic,
       subscription: loader.subscription,
       dataset: config.gcp.bigquery.dataset,
       streamSources: poller.poller.sources.map((s) => s.name),
@@ -183,11 +195,12 @@ export class GcpPipeline {
   }
 
   private async shutdown(): Promise<void> {
-    // The batch runs use the poller's warehouse and Firestore store: they stop first.
+    // The backend's ports are closed last, once nothing uses them.
     const steps: ShutdownStep[] = [
       ['batch', () => this.batches.stop()],
       ['poller', () => this.poller.close()],
       ['loader', () => this.loader.close()],
+      ['backend', () => this.backend.close()],
       [
         'source clients',
         () => {

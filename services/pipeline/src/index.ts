@@ -1,6 +1,6 @@
 export * from './batch-scheduler';
 export * from './control-server';
-export * from './data-dir';
+export { dataDirLayout, type DataDirLayout } from '@changefeed/shared/backend';
 export * from './delivery-tracker';
 export * from './gcp-pipeline';
 export * from './local-pipeline';

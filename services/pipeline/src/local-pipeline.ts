@@ -1,13 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import {
-  DuckDbWarehouse,
-  SqliteLocalBus,
-  SqliteSnapshotStore,
-  type BatchConsumer,
-} from '@changefeed/shared/adapters/local';
-import { DEFAULTS, type Config } from '@changefeed/shared/config';
+import type { BatchConsumer, DuckDbWarehouse, SqliteLocalBus } from '@changefeed/shared/adapters/local';
+import { openBackend, type Backend, type LocalBackend } from '@changefeed/shared/backend';
+import type { Config } from '@changefeed/shared/config';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
@@ -20,9 +13,9 @@ import {
   type BatchLoader,
   type LoaderApp,
 } from '@changefeed/loader';
-import { Poller, type PollCycleResult } from '@changefeed/poller';
+import { openPoller, type OpenedPoller, type Poller, type PollCycleResult } from '@changefeed/poller';
 import { BatchScheduler } from './batch-scheduler';
-import type { DataDirLayout } from './data-dir';
+import type { DataDirLayout } from '@changefeed/shared/backend';
 import { runShutdownSteps, type ShutdownStep } from './shutdown-steps';
 
 /** What the progress line shows, sampled from the running local pipeline. */
@@ -39,8 +32,7 @@ export interface ProgressSample {
   readonly cycles: number;
 }
 
-/** The name the local bus puts in push envelopes, shaped like a Pub/Sub subscription path. */
-export const LOCAL_SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
+export { LOCAL_SUBSCRIPTION } from '@changefeed/shared/backend/local';
 
 export interface LocalPipelineOptions {
   readonly config: Config;
@@ -73,19 +65,23 @@ export class LocalPipeline {
   private stopping: Promise<void> | undefined;
 
   private constructor(
+    private readonly backend: LocalBackend,
     readonly warehouse: DuckDbWarehouse,
-    private readonly state: SqliteSnapshotStore,
     readonly bus: SqliteLocalBus,
     private readonly loader: LoaderApp,
     private readonly loaderServer: ListeningServer,
-    readonly poller: Poller,
+    private readonly opened: OpenedPoller,
     readonly batches: BatchScheduler,
     private readonly logger: Logger,
     private readonly clock: Clock,
-    private readonly sourceClients: ReadonlyMap<string, HttpSourceClient>,
+    private readonly batchClients: ReadonlyMap<string, HttpSourceClient>,
     /** Rows written by batch delivery (push delivery counts in the loader's own stats). */
     private readonly batchStats: { readonly written: number },
   ) {}
+
+  get poller(): Poller {
+    return this.opened.poller;
+  }
 
   /**
    * Opens the stores and starts the loader and the bus. Fails before touching anything when a
@@ -93,74 +89,55 @@ export class LocalPipeline {
    * the warehouse.
    */
   static async open(options: LocalPipelineOptions): Promise<LocalPipeline> {
-    const { config, layout, logger, clock } = options;
-    const sourceClients = new Map<string, HttpSourceClient>();
+    const { config, layout, logger, clock, env } = options;
+    // Every source's client first: a missing credential fails here, before any file is touched.
+    const streamClients = new Map<string, HttpSourceClient>();
+    const batchClients = new Map<string, HttpSourceClient>();
     for (const source of config.sources) {
-      sourceClients.set(
+      (source.mode === 'batch' ? batchClients : streamClients).set(
         source.name,
-        createSourceClient(source, { env: options.env, clock, logger: logger.child({ component: 'source' }) }),
+        createSourceClient(source, { env, clock, logger: logger.child({ component: 'source' }) }),
       );
     }
-    await mkdir(layout.dir, { recursive: true });
-    const warehouse = await DuckDbWarehouse.open(layout.warehouseFile, {
-      logger: logger.child({ component: 'warehouse' }),
-    });
-    const opened: { close(): Promise<void> }[] = [warehouse];
+    const closeClients = (): void => {
+      for (const client of [...streamClients.values(), ...batchClients.values()]) client.close();
+    };
+    let backend: Backend;
     try {
-      const state = SqliteSnapshotStore.open(layout.stateFile, { clock });
-      opened.push(state);
+      backend = await openBackend({ config, env, clock, logger, dataDir: layout.dir });
+      if (backend.name !== 'local') throw new Error(`LocalPipeline runs on backend: local, not ${backend.name}`);
+    } catch (e: unknown) {
+      closeClients();
+      throw e;
+    }
+    let loaderServer: ListeningServer | undefined;
+    try {
+      const warehouse = await backend.warehouse();
+      const state = await backend.snapshots();
       const loader = buildLoaderApp({
         rowSink: warehouse,
         logger: logger.child({ component: 'loader' }),
         clock,
         config: config.loader,
       });
-      const loaderServer = await listen(loader.app, { port: config.loader.port, host: config.loader.host });
-      opened.push({ close: () => loaderServer.close({ force: true }) });
+      loaderServer = await listen(loader.app, { port: config.loader.port, host: config.loader.host });
       const batchLoader = createBatchLoader({
         sink: warehouse,
         clock,
         logger: logger.child({ component: 'loader' }),
       });
       const batchStats = { written: 0 };
-      const bus = SqliteLocalBus.open({
-        file: layout.busFile,
+      const bus = await backend.deliveringBus({
         pushEndpoint: `${loaderServer.url}/pubsub/push`,
         ...(config.bus.delivery === 'batch'
-          ? {
-              batches: {
-                consume: consumeWith(batchLoader, batchStats, options.afterAppend),
-                batchSize: config.bus.batchSize,
-              },
-            }
+          ? { batches: consumeWith(batchLoader, batchStats, options.afterAppend) }
           : {}),
-        subscription: LOCAL_SUBSCRIPTION,
-        maxDeliveryAttempts: config.bus.maxDeliveryAttempts,
-        minBackoffMs: config.bus.minBackoff,
-        maxBackoffMs: config.bus.maxBackoff,
-        concurrency: config.bus.concurrency,
-        ackDeadlineMs: config.bus.ackDeadline,
-        idlePollMs: DEFAULTS.busIdlePollMs,
-        clock,
-        logger: logger.child({ component: 'bus' }),
       });
-      opened.push(bus);
-      const poller = new Poller(
-        {
-          snapshots: state,
-          publisher: bus,
-          runLog: warehouse,
-          clock,
-          logger: logger.child({ component: 'poller' }),
-          sourceClients,
-          afterPublish: options.afterPublish,
-        },
-        config.sources,
-        {
-          holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-          leaseTtlMs: config.poller.leaseTtl,
-          publishBatchSize: config.poller.publishBatchSize,
-        },
+      const opened = await openPoller(
+        backend,
+        config,
+        { env, clock, logger: logger.child({ component: 'poller' }), sourceClients: streamClients },
+        { afterPublish: options.afterPublish },
       );
       const batches = new BatchScheduler(
         {
@@ -169,7 +146,7 @@ export class LocalPipeline {
           state,
           clock,
           logger: logger.child({ component: 'batch' }),
-          sourceClients,
+          sourceClients: batchClients,
         },
         config.sources,
       );
@@ -177,25 +154,26 @@ export class LocalPipeline {
       logger.info('local pipeline open', {
         loader: loaderServer.url,
         warehouse: layout.warehouseFile,
-        streamSources: poller.sources.map((s) => s.name),
+        streamSources: opened.poller.sources.map((s) => s.name),
         batchSources: batches.batchSources.map((s) => s.name),
       });
       return new LocalPipeline(
+        backend,
         warehouse,
-        state,
         bus,
         loader,
         loaderServer,
-        poller,
+        opened,
         batches,
         logger,
         clock,
-        sourceClients,
+        batchClients,
         batchStats,
       );
     } catch (e: unknown) {
-      for (const part of opened.reverse()) await part.close().catch(() => undefined);
-      for (const client of sourceClients.values()) client.close();
+      await loaderServer?.close({ force: true }).catch(() => undefined);
+      await backend.close();
+      closeClients();
       throw e;
     }
   }
@@ -253,18 +231,17 @@ export class LocalPipeline {
 
   private async shutdown(): Promise<void> {
     const steps: ShutdownStep[] = [
-      ['poller', () => this.poller.stop()],
+      ['poller', () => this.opened.close()],
       ['batch', () => this.batches.stop()],
       ['bus', () => this.bus.stop()],
       ['loader', () => this.loader.close()],
       ['loader server', () => this.loaderServer.close()],
-      ['bus store', () => this.bus.close()],
-      ['state store', () => this.state.close()],
-      ['warehouse', () => this.warehouse.close()],
+      // The bus store, the state store and the warehouse, in that order.
+      ['backend', () => this.backend.close()],
       [
         'source clients',
         () => {
-          for (const client of this.sourceClients.values()) client.close();
+          for (const client of this.batchClients.values()) client.close();
           return Promise.resolve();
         },
       ],

@@ -1,5 +1,5 @@
 export * from './app';
-export * from './gcp-poller';
+export * from './open-poller';
 export * from './poll-cycle';
 export * from './poller';
 export * from './source-lease';

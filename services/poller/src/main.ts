@@ -1,10 +1,12 @@
-import { loadServiceConfig, resolveProjectId } from '@changefeed/shared/adapters/gcp';
+import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
+import { openServiceBackend } from '@changefeed/shared/backend';
 import { FAILPOINTS, failpointHook, parseFailpoints, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
 import { createLogger } from '@changefeed/shared/log';
+import { systemClock } from '@changefeed/shared/ports';
 import { buildPollerApp } from './app';
-import { openGcpPoller } from './gcp-poller';
+import { openPoller } from './open-poller';
 
 /**
  * The poller on Cloud Run (one instance, CPU always allocated): polls every stream source into
@@ -22,12 +24,20 @@ async function main(): Promise<void> {
     () => process.kill(process.pid, 'SIGKILL'),
   );
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
-  const projectId = resolveProjectId(config, process.env);
-  const gcp = await openGcpPoller(config, projectId, process.env, logger, { afterPublish });
-  const { poller } = gcp;
+  const backend = await openServiceBackend(
+    { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
+    'poller',
+    env.CHANGEFEED_CONFIG,
+  );
+  const opened = await openPoller(backend, config, { env: process.env, clock: systemClock, logger }, { afterPublish });
+  const { poller } = opened;
   const server = await listen(buildPollerApp(poller), { port: env.PORT, host: '0.0.0.0' });
   poller.start();
-  logger.info('poller started', { url: server.url, projectId, sources: poller.sources.map((s) => s.name) });
+  logger.info('poller started', {
+    url: server.url,
+    projectId: backend.projectId,
+    sources: poller.sources.map((s) => s.name),
+  });
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -35,7 +45,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('stopping', { signal });
     void (async () => {
-      await gcp.close();
+      await opened.close();
+      await backend.close();
       await server.close();
       process.exit(0);
     })();

@@ -56,6 +56,7 @@ export interface PullConsumerStats {
  */
 export class PubSubPullConsumer {
   private buffer: Message[] = [];
+  private stopped: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private closing = false;
@@ -97,7 +98,13 @@ export class PubSubPullConsumer {
    * loads and acks what was taken (with exactly-once, until Pub/Sub answered every ack), then
    * closes the stream, which flushes the acks.
    */
-  async close(): Promise<void> {
+  /** Idempotent: the loader and the backend that opened this consumer both close it. */
+  close(): Promise<void> {
+    this.stopped ??= this.stop();
+    return this.stopped;
+  }
+
+  private async stop(): Promise<void> {
     // The listener stays until the end: the client closes the stream, acks still unsent
     // included, as soon as its last message listener goes.
     this.closing = true;

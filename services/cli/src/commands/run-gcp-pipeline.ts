@@ -57,7 +57,6 @@ export async function runGcpPipeline(
   try {
     pipeline = await GcpPipeline.open({
       config,
-      projectId,
       env: ctx.env,
       clock: ctx.clock,
       logger,

@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { SqliteLocalBusClient } from '@changefeed/shared/adapters/local';
-import { loadConfig, type Config } from '@changefeed/shared/config';
-import { AppError, ValidationError, errorMessage } from '@changefeed/shared/errors';
+import { openBackend } from '@changefeed/shared/backend';
+import { loadConfig } from '@changefeed/shared/config';
+import { AppError, ValidationError } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock, DeadLetterQueue, EventPublisher } from '@changefeed/shared/ports';
 import { findControl } from '@changefeed/pipeline';
-import { dataDirLayout } from '@changefeed/pipeline';
 import type { CliIo } from '../io';
 
 /** Which dead letters `changefeed dlq` works on: the config's backend, with the flags' overrides. */
@@ -49,82 +48,47 @@ export async function openDeadLetterBackend(
   logger: Logger,
 ): Promise<DeadLetterBackend> {
   const config = flags.config === undefined ? undefined : await loadConfig(path.resolve(io.cwd, flags.config));
-  if (config?.backend === 'gcp') return openPubSub(config, flags, io, logger);
-  for (const [flag, value] of [
-    ['--subscription', flags.subscription],
-    ['--topic', flags.topic],
-  ] as const) {
-    if (value !== undefined) {
-      const message = `${flag} applies to the gcp backend; ${flags.config === undefined ? 'without --config, the backend is local' : `${flags.config} says backend: local`}`;
-      throw new ValidationError(message, [{ path: flag, message }]);
+  if (config?.backend !== 'gcp') {
+    for (const [flag, value] of [
+      ['--subscription', flags.subscription],
+      ['--topic', flags.topic],
+    ] as const) {
+      if (value !== undefined) {
+        const message = `${flag} applies to the gcp backend; ${flags.config === undefined ? 'without --config, the backend is local' : `${flags.config} says backend: local`}`;
+        throw new ValidationError(message, [{ path: flag, message }]);
+      }
     }
   }
-  const layout = dataDirLayout(io.cwd, flags.dataDir);
-  let client: SqliteLocalBusClient;
-  try {
-    client = SqliteLocalBusClient.open(layout.busFile, { clock, logger });
-  } catch (e: unknown) {
-    throw new AppError(
-      'BUS.UNAVAILABLE',
-      `${errorMessage(e)}; the pipeline has not run with --data-dir ${flags.dataDir} (it keeps bus.sqlite there), or that is not the directory it used`,
-      { cause: e },
-    );
-  }
-  return {
-    queue: client,
-    publisher: client,
-    source: `the local bus ${layout.busFile}`,
-    route: `from the dead letters of ${layout.busFile} back into its queue`,
-    async deliveryNote() {
-      const running = await findControl(layout.dir);
-      return running === undefined
-        ? 'they are delivered when the pipeline next runs (changefeed run, or npm start)'
-        : 'the running changefeed delivers them now';
-    },
-    explain: errorMessage,
-    close: () => client.close(),
-  };
-}
-
-async function openPubSub(config: Config, flags: BackendFlags, io: CliIo, logger: Logger): Promise<DeadLetterBackend> {
-  // Loaded only here: the Google Cloud clients take most of a second to load, and the local backend needs none.
-  const { openPubSubDeadLetters, resolveProjectId } = await import('@changefeed/shared/adapters/gcp');
-  const configFile = flags.config ?? 'the config';
-  const subscriptionSetting =
-    flags.subscription === undefined ? `${configFile}: gcp.pubsub.deadLetterSubscription` : '--subscription';
-  const topicSetting = flags.topic === undefined ? `${configFile}: gcp.pubsub.topic` : '--topic';
-  const pubsub = openPubSubDeadLetters(
-    {
-      projectId: resolveProjectId(config, io.env),
-      subscription: flags.subscription ?? config.gcp.pubsub.deadLetterSubscription,
-      topic: flags.topic ?? config.gcp.pubsub.topic,
-      subscriptionSetting,
-      topicSetting,
-      pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout,
-    },
-    io.env['PUBSUB_EMULATOR_HOST'],
+  const backend = await openBackend({
+    config,
+    env: io.env,
+    clock,
     logger,
-  );
-  return {
-    queue: pubsub.queue,
-    publisher: pubsub.publisher,
-    source: pubsub.subscription,
-    route: `from ${pubsub.subscription} to ${pubsub.topic}`,
-    deliveryNote: () => Promise.resolve(`Pub/Sub pushes them from ${pubsub.topic} to the loader`),
-    explain(e) {
-      const code = e instanceof AppError ? e.code : '';
-      if (code === 'DEAD_LETTER.NOT_FOUND') {
-        return `the dead-letter subscription ${pubsub.subscription} does not exist (set by ${subscriptionSetting})`;
-      }
-      if (code === 'PUBLISH.NOT_FOUND') return `the topic ${pubsub.topic} does not exist (set by ${topicSetting})`;
-      if (code.endsWith('.PERMISSION_DENIED')) {
-        return (
-          `${errorMessage(e)}; replaying needs roles/pubsub.subscriber on ${pubsub.subscription} ` +
-          `and roles/pubsub.publisher on ${pubsub.topic}`
-        );
-      }
-      return errorMessage(e);
-    },
-    close: () => pubsub.close(),
-  };
+    dataDir: path.resolve(io.cwd, flags.dataDir),
+  });
+  try {
+    const letters = await backend.deadLetters({
+      subscription: flags.subscription,
+      topic: flags.topic,
+      configFile: flags.config,
+    });
+    const dir = backend.name === 'local' ? backend.layout.dir : undefined;
+    return {
+      queue: letters.queue,
+      publisher: letters.publisher,
+      source: letters.source,
+      route: letters.route,
+      explain: (e) => letters.explain(e),
+      async deliveryNote() {
+        if (dir === undefined) return `Pub/Sub pushes them from ${letters.destination} to the loader`;
+        return (await findControl(dir)) === undefined
+          ? 'they are delivered when the pipeline next runs (changefeed run, or npm start)'
+          : 'the running changefeed delivers them now';
+      },
+      close: () => backend.close(),
+    };
+  } catch (e: unknown) {
+    await backend.close();
+    throw e;
+  }
 }

@@ -1,0 +1,3 @@
+export * from './backend';
+export * from './data-dir';
+export * from './open-backend';
