@@ -58,7 +58,7 @@ const NOT_STORED = { error: 'message not stored; retry later' } as const;
  */
 export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
   const { config, clock } = deps;
-  const log = deps.logger.child({ module: 'loader-app' });
+  const log = deps.logger.child({ component: 'loader-app' });
   const load = createBatchLoader({ sink: deps.rowSink, clock, logger: deps.logger });
   const batcher = new MessageBatcher(load, {
     maxMessages: config.groupCommitMaxRows,

@@ -71,7 +71,7 @@ export type BatchLoader = (messages: readonly LoaderMessage[]) => Promise<Messag
  * A message is `written` only once the append holding its row resolved (durable).
  */
 export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
-  const log = deps.logger.child({ module: 'batch-loader' });
+  const log = deps.logger.child({ component: 'batch-loader' });
   const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? DEFAULTS.rejectedPayloadMaxBytes;
 
   function rejectedRow(message: LoaderMessage, receivedAt: Date, reason: string): RejectedRow {

@@ -57,7 +57,7 @@ export type PushHandler = (request: PushRequest) => Promise<PushOutcome>;
  * the request fail, so that no message is ever acked unrecorded.
  */
 export function createPushHandler(deps: PushHandlerDeps): PushHandler {
-  const log = deps.logger.child({ module: 'push-handler' });
+  const log = deps.logger.child({ component: 'push-handler' });
 
   function fail(error: unknown, retryable: boolean, fields: Record<string, unknown>): PushOutcome {
     const status = retryable ? 503 : 500;

@@ -94,7 +94,7 @@ export class PubSubEventPublisher implements EventPublisher {
     validateOptions(batching, this.flowControl);
     topic.setPublishOptions({ messageOrdering: true, batching });
     this.outstanding = new OutstandingLimit(this.flowControl);
-    this.log = (options.logger ?? createLogger('pubsub')).child({ module: 'pubsub-event-publisher' });
+    this.log = (options.logger ?? createLogger('pubsub')).child({ component: 'pubsub-event-publisher' });
   }
 
   /** A publisher for `topicName` (short name or `projects/<p>/topics/<t>`) on a ready client. */

@@ -36,7 +36,7 @@ export class SqliteLocalBusClient implements EventPublisher, DeadLetterQueue {
     options: LocalBusClientOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.log = (options.logger ?? createLogger('local-bus')).child({ module: 'local-bus-dead-letters' });
+    this.log = (options.logger ?? createLogger('local-bus')).child({ component: 'local-bus-dead-letters' });
   }
 
   /** Opens an existing bus file; BUS.UNAVAILABLE when there is none, since nothing was ever published there. */
