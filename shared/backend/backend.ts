@@ -15,6 +15,8 @@ export interface BackendContext {
   readonly logger: Logger;
   /** The local backend keeps its files here (absolute, or relative to the working directory). */
   readonly dataDir: string;
+  /** Where `dataDir` came from, for messages (`--data-dir data`); the resolved path when absent. */
+  readonly dataDirSetting?: string;
 }
 
 /** The dead letters of a backend and the bus they are replayed to. */
@@ -74,6 +76,8 @@ export interface LocalBackend extends BackendPorts {
   readonly name: 'local';
   readonly layout: DataDirLayout;
   warehouse(): Promise<DuckDbWarehouse>;
+  /** The warehouse file opened for queries only, when no process holds it (`changefeed query`). */
+  readOnlyWarehouse(): Promise<DuckDbWarehouse>;
   /**
    * The bus that delivers to this process's loader, and the publisher from then on: the local
    * backend runs in one process (DuckDB has a single writer), so `publisher()` fails before this.
@@ -85,10 +89,10 @@ export interface LocalBackend extends BackendPorts {
 export interface GcpBackend extends BackendPorts {
   readonly name: 'gcp';
   readonly projectId: string;
-  /** The topic's full name. */
-  readonly topic: string;
-  /** `loader.pull.subscription`'s full name. */
-  readonly pullSubscription: string;
+  /** `gcp.pubsub.topic`'s full name; throws a ValidationError naming the setting when it is malformed. */
+  topicName(): string;
+  /** `loader.pull.subscription`'s full name; throws like `topicName()`. */
+  pullSubscriptionName(): string;
   /** `loader.delivery: pull`: StreamingPull on the loader's subscription into `consume`. Not started. */
   pullConsumer(consume: PullBatchConsumer): Promise<PubSubPullConsumer>;
 }

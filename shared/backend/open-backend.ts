@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { AppError } from '../errors';
-import type { Backend, BackendContext, GcpBackend } from './backend';
+import type { Backend, BackendContext, GcpBackend, LocalBackend } from './backend';
 
 /**
  * Each backend by its `backend:` name. Loaded on first use: the Google Cloud clients take most of
@@ -17,6 +17,8 @@ const BACKENDS: Readonly<Record<Config['backend'], (context: BackendContext) => 
  * first use, so an entry point pays only for what it asks for. Fails when the gcp backend has no
  * project, or a Pub/Sub name is malformed (a `CONFIG.*` AppError or a ValidationError).
  */
+export function openBackend(context: BackendContext & { readonly config: undefined }): Promise<LocalBackend>;
+export function openBackend(context: BackendContext): Promise<Backend>;
 export function openBackend(context: BackendContext): Promise<Backend> {
   return BACKENDS[context.config?.backend ?? 'local'](context);
 }

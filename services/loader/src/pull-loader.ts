@@ -41,6 +41,7 @@ export async function openPullLoader(
   logger: Logger,
   options: PullLoaderOptions = {},
 ): Promise<PullLoader> {
+  const subscription = backend.pullSubscriptionName();
   const warehouse = await backend.warehouse();
   const load = createBatchLoader({ sink: warehouse, clock: systemClock, logger });
   const consumer = await backend.pullConsumer(async (messages) => {
@@ -51,11 +52,11 @@ export async function openPullLoader(
   let closing: Promise<void> | undefined;
   return {
     consumer,
-    subscription: backend.pullSubscription,
+    subscription,
     start() {
       consumer.start();
       logger.info('loader pulling', {
-        subscription: backend.pullSubscription,
+        subscription,
         batchMaxMessages: config.loader.pull.batchMaxMessages,
         exactlyOnce: config.loader.pull.exactlyOnce,
       });

@@ -124,7 +124,7 @@ export class GcpPipeline {
     loader.start();
     logger.info('gcp pipeline open', {
       projectId: backend.projectId,
-      topic: backend.topic,
+      topic: backend.topicName(),
       subscription: loader.subscription,
       dataset: config.gcp.bigquery.dataset,
       streamSources: poller.poller.sources.map((s) => s.name),

@@ -16,27 +16,22 @@ import { OpenedParts } from '../opened-parts';
 /**
  * Google Cloud: BigQuery, Firestore and Pub/Sub in the config's project (or the emulators the
  * standard `*_EMULATOR_HOST` variables name). No client exists until its port is first asked for;
- * the project is resolved, and the topic and subscription names checked, at once.
+ * the project is resolved at once.
  */
 export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
   const { config, env, logger } = context;
   if (config === undefined) throw new Error('the gcp backend is opened from a config');
   const projectId = resolveProjectId(config, env);
-  const topic = pubSubResourceName('topics', config.gcp.pubsub.topic, projectId, 'gcp.pubsub.topic');
-  const pullSubscription = pubSubResourceName(
-    'subscriptions',
-    config.loader.pull.subscription,
-    projectId,
-    'loader.pull.subscription',
-  );
   const parts = new OpenedParts(logger);
   let authenticator: PushAuthenticator | undefined;
 
   const backend: GcpBackend = {
     name: 'gcp',
     projectId,
-    topic,
-    pullSubscription,
+    // Checked when used: `changefeed dlq --topic` overrides a topic the config may get wrong.
+    topicName: () => pubSubResourceName('topics', config.gcp.pubsub.topic, projectId, 'gcp.pubsub.topic'),
+    pullSubscriptionName: () =>
+      pubSubResourceName('subscriptions', config.loader.pull.subscription, projectId, 'loader.pull.subscription'),
     warehouse: () =>
       parts.once(
         'warehouse',

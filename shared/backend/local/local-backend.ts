@@ -34,6 +34,12 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         },
         (w) => w.close(),
       ),
+    readOnlyWarehouse: () =>
+      parts.once(
+        'read-only warehouse',
+        () => DuckDbWarehouse.open(layout.warehouseFile, { readOnly: true }),
+        (w) => w.close(),
+      ),
     snapshots: () =>
       parts.once(
         'snapshot store',
@@ -88,7 +94,7 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
           } catch (e: unknown) {
             throw new AppError(
               'BUS.UNAVAILABLE',
-              `${errorMessage(e)}; the pipeline has not run with the data directory ${layout.dir} (it keeps bus.sqlite there), or that is not the directory it used (--data-dir)`,
+              `${errorMessage(e)}; the pipeline has not run with ${context.dataDirSetting ?? `the data directory ${layout.dir}`} (it keeps bus.sqlite there), or that is not the directory it used`,
               { cause: e },
             );
           }

@@ -1,5 +1,7 @@
 import { access } from 'node:fs/promises';
-import { DuckDbWarehouse } from '@changefeed/shared/adapters/local';
+import { openBackend } from '@changefeed/shared/backend';
+import { createSilentLogger } from '@changefeed/shared/log';
+import { systemClock } from '@changefeed/shared/ports';
 import { errorMessage } from '@changefeed/shared/errors';
 import { findControl, queryRunning } from '@changefeed/pipeline';
 import { dataDirLayout } from '@changefeed/pipeline';
@@ -36,11 +38,17 @@ export async function queryCommand(flags: QueryFlags, io: CliIo): Promise<ExitCo
         );
         return Exit.failed;
       }
-      const warehouse = await DuckDbWarehouse.open(layout.warehouseFile, { readOnly: true });
+      const backend = await openBackend({
+        config: undefined,
+        env: io.env,
+        clock: systemClock,
+        logger: createSilentLogger(),
+        dataDir: layout.dir,
+      });
       try {
-        rows = await warehouse.query(flags.sql);
+        rows = await (await backend.readOnlyWarehouse()).query(flags.sql);
       } finally {
-        await warehouse.close();
+        await backend.close();
       }
     }
   } catch (e: unknown) {

@@ -65,6 +65,7 @@ export async function openDeadLetterBackend(
     clock,
     logger,
     dataDir: path.resolve(io.cwd, flags.dataDir),
+    dataDirSetting: `--data-dir ${flags.dataDir}`,
   });
   try {
     const letters = await backend.deadLetters({
