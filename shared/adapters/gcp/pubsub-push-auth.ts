@@ -1,5 +1,6 @@
-import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { OAuth2Client, type Certificates } from 'google-auth-library';
+import { compactVerify, decodeProtectedHeader, errors as jose } from 'jose';
 import type { PushAuthConfig } from '../../config/schema';
 import { DEFAULTS } from '../../config/defaults';
 import { AppError, errorMessage } from '../../errors';
@@ -115,6 +116,12 @@ export function googleSigningKeys(client: OAuth2Client = new OAuth2Client()): Ce
  * `iss` one of the configured issuers, within its lifetime (`exp`, `iat`, `nbf`, allowing
  * PUSH_TOKEN_CLOCK_SKEW_MS), `email` the push service account and `email_verified` true.
  *
+ * jose verifies the compact JWS (RFC 7515: framing, `alg` allow-list, `crit`, the RS256 signature).
+ * The claims are checked here rather than by jose's `jwtVerify`, whose rules differ from the ones
+ * this endpoint keeps: it takes `aud` lists, checks `iss` before `aud`, compares times in whole
+ * seconds with `exp` exclusive (here the skew runs to the millisecond, `exp` included), and has no
+ * maximum lifetime.
+ *
  * Refusals resolve to 401 or 403 (see STATUS) and log one warn line with the reason, never the
  * token. When the signing keys cannot be fetched or read, nothing can be decided: it rejects with
  * a retryable AppError (PUSH_AUTH_CERTS_UNAVAILABLE), which the loader answers 503 so that Pub/Sub
@@ -149,9 +156,7 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
   return async ({ authorization }) => {
     const token = bearerToken(authorization);
     if (token === undefined) return refuse(PushAuthReason.missingToken);
-    const parts = splitJws(token);
-    if (parts === undefined) return refuse(PushAuthReason.malformedToken);
-    const header = parseJsonObject(parts.header);
+    const header = protectedHeader(token);
     if (header === undefined) return refuse(PushAuthReason.malformedToken);
     // Before any key is fetched: `none` and HS256 (whose "secret" would be our public key) never
     // get near a verifier, nor does any algorithm Pub/Sub does not use.
@@ -172,10 +177,11 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
     }
     const key = rsaKey(keys, kid);
     if (key === undefined) return refuse(PushAuthReason.unknownKey, plainKid(kid));
-    if (!verifyRs256(key, parts.signingInput, parts.signature)) return refuse(PushAuthReason.badSignature);
+    const payload = await verifiedPayload(token, key);
+    if (typeof payload === 'string') return refuse(payload);
 
     // Only now is the payload trusted enough to read.
-    const claims = parseClaims(parts.payload);
+    const claims = parseClaims(payload);
     if (claims === undefined) return refuse(PushAuthReason.malformedToken);
     if (claims.aud !== config.audience) return refuse(PushAuthReason.wrongAudience, { tokenAudience: claims.aud });
     if (!issuers.has(claims.iss)) return refuse(PushAuthReason.wrongIssuer, { tokenIssuer: claims.iss });
@@ -199,34 +205,42 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
 
 /** RFC 6750 §2.1: `Bearer <b64token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/**
+ * A compact JWS of three non-empty base64url segments (RFC 7515 §7.1). jose would take an empty
+ * signature (`alg: none`) or a lax base64 segment as far as its `alg` check; they are malformed.
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 function bearerToken(authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined;
   return BEARER.exec(authorization.trim())?.[1];
 }
 
-interface JwsParts {
-  readonly header: string;
-  readonly payload: string;
-  readonly signature: string;
-  /** `header.payload` as sent: what the signature covers. */
-  readonly signingInput: string;
-}
-
-/** A compact JWS: three non-empty base64url segments (RFC 7515 §7.1). */
-function splitJws(token: string): JwsParts | undefined {
-  const segments = token.split('.');
-  if (segments.length !== 3) return undefined;
-  const [header, payload, signature] = segments;
-  if (header === undefined || payload === undefined || signature === undefined) return undefined;
-  if (![header, payload, signature].every((s) => BASE64URL.test(s))) return undefined;
-  return { header, payload, signature, signingInput: `${header}.${payload}` };
-}
-
-function parseJsonObject(segment: string): Record<string, unknown> | undefined {
+/** The decoded JOSE header of a well-formed compact JWS, unverified; undefined when malformed. */
+function protectedHeader(token: string): Readonly<Record<string, unknown>> | undefined {
+  if (!COMPACT_JWS.test(token)) return undefined;
   try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return decodeProtectedHeader(token);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The payload of `token` once jose has checked its RS256 signature with `key`, or why not. */
+async function verifiedPayload(token: string, key: KeyObject): Promise<Uint8Array | PushAuthReason> {
+  try {
+    return (await compactVerify(token, key, { algorithms: ['RS256'] })).payload;
+  } catch (e: unknown) {
+    if (e instanceof jose.JWSSignatureVerificationFailed) return PushAuthReason.badSignature;
+    // The header passed the checks above: any other JOSE error is a segment jose could not decode.
+    if (e instanceof jose.JOSEError) return PushAuthReason.malformedToken;
+    throw e;
+  }
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
@@ -246,8 +260,8 @@ interface PushTokenClaims {
   readonly email_verified?: unknown;
 }
 
-function parseClaims(segment: string): PushTokenClaims | undefined {
-  const raw = parseJsonObject(segment);
+function parseClaims(payload: Uint8Array): PushTokenClaims | undefined {
+  const raw = parseJsonObject(payload);
   if (raw === undefined) return undefined;
   const { aud, iss, exp, iat, nbf, email, email_verified } = raw;
   // `aud` may be an array in general JWTs; Pub/Sub sends one string, and only that is accepted.
@@ -270,24 +284,11 @@ function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-/** RS256 = RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). */
-function verifyRs256(key: KeyObject, signingInput: string, signature: string): boolean {
-  try {
-    return verify(
-      'sha256',
-      Buffer.from(signingInput, 'ascii'),
-      { key, padding: constants.RSA_PKCS1_PADDING },
-      Buffer.from(signature, 'base64url'),
-    );
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The provider's key as an RSA public key; undefined for a key of another type (it cannot have
- * signed an RS256 token). A key that cannot be parsed at all is the provider's fault, not the
- * sender's: thrown as retryable.
+ * The provider's key as an RSA public key; undefined for a key of another type or an RSA key under
+ * 2048 bits (RFC 7518 §3.3 forbids those for RS256, and jose will not verify with one): it cannot
+ * have signed a token we accept. A key that cannot be parsed at all is the provider's fault, not
+ * the sender's: thrown as retryable.
  */
 function toRsaKey(material: string | JsonWebKey | undefined, kid: string): KeyObject | undefined {
   if (material === undefined) return undefined;
@@ -300,8 +301,11 @@ function toRsaKey(material: string | JsonWebKey | undefined, kid: string): KeyOb
       cause: e,
     });
   }
-  return key.asymmetricKeyType === 'rsa' ? key : undefined;
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  return key.asymmetricKeyType === 'rsa' && bits >= RS256_MIN_MODULUS_BITS ? key : undefined;
 }
+
+const RS256_MIN_MODULUS_BITS = 2048;
 
 /** The kid for the log line, when it looks like a key id (Google's are 40 hex digits), not arbitrary input. */
 function plainKid(kid: string): Record<string, string> {
