@@ -1,5 +1,4 @@
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { OAuth2Client, type Certificates } from 'google-auth-library';
+import type { KeyObject } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, errors as jose } from 'jose';
 import type { PushAuthConfig } from '../../config/schema';
 import { DEFAULTS } from '../../config/defaults';
@@ -7,17 +6,17 @@ import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
 import type { PushAuthenticator, PushAuthResult } from '../../ports/push-authenticator';
+import {
+  googleSigningKeys,
+  PUSH_AUTH_CERTS_UNAVAILABLE,
+  rsaKeyReader,
+  type CertsProvider,
+  type SigningKeys,
+} from './pubsub-push-signing-keys';
 
 export type { PushAuthenticator, PushAuthResult };
-
-/**
- * Token signing keys by key id (`kid`): PEM (X.509 certificates or SPKI public keys) or JWKs, the
- * two shapes `OAuth2Client.getFederatedSignonCertsAsync` returns.
- */
-export type SigningKeys = Readonly<Record<string, string | JsonWebKey>>;
-
-/** Fetches the current signing keys; rejects when they cannot be had (network, a bad response). */
-export type CertsProvider = () => Promise<SigningKeys>;
+// Where the keys come from is its own file; the authenticator's callers get it from here as before.
+export * from './pubsub-push-signing-keys';
 
 /** Why a token was refused: the `reason` of the warn line. The status each one gets is in `STATUS`. */
 export const PushAuthReason = {
@@ -35,9 +34,6 @@ export const PushAuthReason = {
   emailNotVerified: 'PUSH_AUTH.EMAIL_NOT_VERIFIED',
 } as const;
 export type PushAuthReason = (typeof PushAuthReason)[keyof typeof PushAuthReason];
-
-/** The code of the (retryable) error thrown when the signing keys cannot be fetched or read. */
-export const PUSH_AUTH_CERTS_UNAVAILABLE = 'PUSH_AUTH.CERTS_UNAVAILABLE';
 
 /** How far the token's times may be off from our clock (why this much: DEFAULTS.pushTokenClockSkewMs). */
 export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.pushTokenClockSkewMs;
@@ -78,38 +74,6 @@ export interface PushAuthDeps {
 }
 
 /**
- * Google's token signing keys, fetched by google-auth-library (PEM certificates on Node) and cached
- * for as long as the response's `Cache-Control: max-age` says. Concurrent calls while a fetch is
- * under way share it, so a burst of pushes after start-up or a key rotation costs one request.
- * https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions
- */
-export function googleSigningKeys(client: OAuth2Client = new OAuth2Client()): CertsProvider {
-  let inFlight: Promise<SigningKeys> | undefined;
-  // The library hands back the same object while its cache is fresh; converting it once keeps
-  // that identity, so the authenticator's parsed keys are reused until the keys change.
-  let converted: { readonly from: Certificates; readonly to: SigningKeys } | undefined;
-  const toSigningKeys = (certs: Certificates): SigningKeys => {
-    if (converted?.from !== certs) {
-      const entries = Object.entries(certs).map(([kid, key]) => [kid, typeof key === 'string' ? key : { ...key }]);
-      converted = { from: certs, to: Object.fromEntries(entries) as SigningKeys };
-    }
-    return converted.to;
-  };
-  return () => {
-    const pending =
-      inFlight ??
-      client
-        .getFederatedSignonCertsAsync()
-        .then((response) => toSigningKeys(response.certs))
-        .finally(() => {
-          inFlight = undefined;
-        });
-    inFlight = pending;
-    return pending;
-  };
-}
-
-/**
  * Checks the OIDC token Pub/Sub signs for an authenticated push subscription
  * (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions): `Authorization: Bearer
  * <JWT>`, RS256 only, signed by one of the signing keys (by `kid`), `aud` the configured audience,
@@ -132,25 +96,11 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
   const clock = deps.clock ?? systemClock;
   const certs = deps.certs ?? googleSigningKeys();
   const issuers = new Set(config.issuers);
-  const keyCache = new WeakMap<SigningKeys, Map<string, KeyObject | undefined>>();
-
+  const rsaKey = rsaKeyReader();
   const refuse = (reason: PushAuthReason, fields: Readonly<Record<string, string>> = {}): PushAuthResult => {
     const status = STATUS[reason];
     log.warn('push token refused', { reason, status, ...fields });
     return { ok: false, status };
-  };
-
-  /** The RSA key for `kid`, undefined when there is none; throws when the provider's key is unreadable. */
-  const rsaKey = (keys: SigningKeys, kid: string): KeyObject | undefined => {
-    // hasOwn, not `in` or keys[kid]: a kid such as "constructor" must not reach Object.prototype.
-    if (!Object.hasOwn(keys, kid)) return undefined;
-    let parsed = keyCache.get(keys);
-    if (parsed === undefined) {
-      parsed = new Map();
-      keyCache.set(keys, parsed);
-    }
-    if (!parsed.has(kid)) parsed.set(kid, toRsaKey(keys[kid], kid));
-    return parsed.get(kid);
   };
 
   return async ({ authorization }) => {
@@ -283,29 +233,6 @@ function parseClaims(payload: Uint8Array): PushTokenClaims | undefined {
 function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
-
-/**
- * The provider's key as an RSA public key; undefined for a key of another type or an RSA key under
- * 2048 bits (RFC 7518 §3.3 forbids those for RS256, and jose will not verify with one): it cannot
- * have signed a token we accept. A key that cannot be parsed at all is the provider's fault, not
- * the sender's: thrown as retryable.
- */
-function toRsaKey(material: string | JsonWebKey | undefined, kid: string): KeyObject | undefined {
-  if (material === undefined) return undefined;
-  let key: KeyObject;
-  try {
-    key = typeof material === 'string' ? createPublicKey(material) : createPublicKey({ key: material, format: 'jwk' });
-  } catch (e: unknown) {
-    throw new AppError(PUSH_AUTH_CERTS_UNAVAILABLE, `token signing key ${kid} could not be read: ${errorMessage(e)}`, {
-      retryable: true,
-      cause: e,
-    });
-  }
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  return key.asymmetricKeyType === 'rsa' && bits >= RS256_MIN_MODULUS_BITS ? key : undefined;
-}
-
-const RS256_MIN_MODULUS_BITS = 2048;
 
 /** The kid for the log line, when it looks like a key id (Google's are 40 hex digits), not arbitrary input. */
 function plainKid(kid: string): Record<string, string> {
