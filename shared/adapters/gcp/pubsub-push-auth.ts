@@ -1,22 +1,22 @@
-import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { OAuth2Client, type Certificates } from 'google-auth-library';
+import type { KeyObject } from 'node:crypto';
+import { compactVerify, decodeProtectedHeader, errors as jose } from 'jose';
 import type { PushAuthConfig } from '../../config/schema';
 import { DEFAULTS } from '../../config/defaults';
 import { AppError, errorMessage } from '../../errors';
 import type { Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports/clock';
 import type { PushAuthenticator, PushAuthResult } from '../../ports/push-authenticator';
+import {
+  googleSigningKeys,
+  PUSH_AUTH_CERTS_UNAVAILABLE,
+  rsaKeyReader,
+  type CertsProvider,
+  type SigningKeys,
+} from './pubsub-push-signing-keys';
 
 export type { PushAuthenticator, PushAuthResult };
-
-/**
- * Token signing keys by key id (`kid`): PEM (X.509 certificates or SPKI public keys) or JWKs, the
- * two shapes `OAuth2Client.getFederatedSignonCertsAsync` returns.
- */
-export type SigningKeys = Readonly<Record<string, string | JsonWebKey>>;
-
-/** Fetches the current signing keys; rejects when they cannot be had (network, a bad response). */
-export type CertsProvider = () => Promise<SigningKeys>;
+// Where the keys come from is its own file; the authenticator's callers get it from here as before.
+export * from './pubsub-push-signing-keys';
 
 /** Why a token was refused: the `reason` of the warn line. The status each one gets is in `STATUS`. */
 export const PushAuthReason = {
@@ -34,9 +34,6 @@ export const PushAuthReason = {
   emailNotVerified: 'PUSH_AUTH.EMAIL_NOT_VERIFIED',
 } as const;
 export type PushAuthReason = (typeof PushAuthReason)[keyof typeof PushAuthReason];
-
-/** The code of the (retryable) error thrown when the signing keys cannot be fetched or read. */
-export const PUSH_AUTH_CERTS_UNAVAILABLE = 'PUSH_AUTH.CERTS_UNAVAILABLE';
 
 /** How far the token's times may be off from our clock (why this much: DEFAULTS.pushTokenClockSkewMs). */
 export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.pushTokenClockSkewMs;
@@ -77,43 +74,17 @@ export interface PushAuthDeps {
 }
 
 /**
- * Google's token signing keys, fetched by google-auth-library (PEM certificates on Node) and cached
- * for as long as the response's `Cache-Control: max-age` says. Concurrent calls while a fetch is
- * under way share it, so a burst of pushes after start-up or a key rotation costs one request.
- * https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions
- */
-export function googleSigningKeys(client: OAuth2Client = new OAuth2Client()): CertsProvider {
-  let inFlight: Promise<SigningKeys> | undefined;
-  // The library hands back the same object while its cache is fresh; converting it once keeps
-  // that identity, so the authenticator's parsed keys are reused until the keys change.
-  let converted: { readonly from: Certificates; readonly to: SigningKeys } | undefined;
-  const toSigningKeys = (certs: Certificates): SigningKeys => {
-    if (converted?.from !== certs) {
-      const entries = Object.entries(certs).map(([kid, key]) => [kid, typeof key === 'string' ? key : { ...key }]);
-      converted = { from: certs, to: Object.fromEntries(entries) as SigningKeys };
-    }
-    return converted.to;
-  };
-  return () => {
-    const pending =
-      inFlight ??
-      client
-        .getFederatedSignonCertsAsync()
-        .then((response) => toSigningKeys(response.certs))
-        .finally(() => {
-          inFlight = undefined;
-        });
-    inFlight = pending;
-    return pending;
-  };
-}
-
-/**
  * Checks the OIDC token Pub/Sub signs for an authenticated push subscription
  * (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions): `Authorization: Bearer
  * <JWT>`, RS256 only, signed by one of the signing keys (by `kid`), `aud` the configured audience,
  * `iss` one of the configured issuers, within its lifetime (`exp`, `iat`, `nbf`, allowing
  * PUSH_TOKEN_CLOCK_SKEW_MS), `email` the push service account and `email_verified` true.
+ *
+ * jose verifies the compact JWS (RFC 7515: framing, `alg` allow-list, `crit`, the RS256 signature).
+ * The claims are checked here rather than by jose's `jwtVerify`, whose rules differ from the ones
+ * this endpoint keeps: it takes `aud` lists, checks `iss` before `aud`, compares times in whole
+ * seconds with `exp` exclusive (here the skew runs to the millisecond, `exp` included), and has no
+ * maximum lifetime.
  *
  * Refusals resolve to 401 or 403 (see STATUS) and log one warn line with the reason, never the
  * token. When the signing keys cannot be fetched or read, nothing can be decided: it rejects with
@@ -125,33 +96,17 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
   const clock = deps.clock ?? systemClock;
   const certs = deps.certs ?? googleSigningKeys();
   const issuers = new Set(config.issuers);
-  const keyCache = new WeakMap<SigningKeys, Map<string, KeyObject | undefined>>();
-
+  const rsaKey = rsaKeyReader();
   const refuse = (reason: PushAuthReason, fields: Readonly<Record<string, string>> = {}): PushAuthResult => {
     const status = STATUS[reason];
     log.warn('push token refused', { reason, status, ...fields });
     return { ok: false, status };
   };
 
-  /** The RSA key for `kid`, undefined when there is none; throws when the provider's key is unreadable. */
-  const rsaKey = (keys: SigningKeys, kid: string): KeyObject | undefined => {
-    // hasOwn, not `in` or keys[kid]: a kid such as "constructor" must not reach Object.prototype.
-    if (!Object.hasOwn(keys, kid)) return undefined;
-    let parsed = keyCache.get(keys);
-    if (parsed === undefined) {
-      parsed = new Map();
-      keyCache.set(keys, parsed);
-    }
-    if (!parsed.has(kid)) parsed.set(kid, toRsaKey(keys[kid], kid));
-    return parsed.get(kid);
-  };
-
   return async ({ authorization }) => {
     const token = bearerToken(authorization);
     if (token === undefined) return refuse(PushAuthReason.missingToken);
-    const parts = splitJws(token);
-    if (parts === undefined) return refuse(PushAuthReason.malformedToken);
-    const header = parseJsonObject(parts.header);
+    const header = protectedHeader(token);
     if (header === undefined) return refuse(PushAuthReason.malformedToken);
     // Before any key is fetched: `none` and HS256 (whose "secret" would be our public key) never
     // get near a verifier, nor does any algorithm Pub/Sub does not use.
@@ -172,10 +127,11 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
     }
     const key = rsaKey(keys, kid);
     if (key === undefined) return refuse(PushAuthReason.unknownKey, plainKid(kid));
-    if (!verifyRs256(key, parts.signingInput, parts.signature)) return refuse(PushAuthReason.badSignature);
+    const payload = await verifiedPayload(token, key);
+    if (typeof payload === 'string') return refuse(payload);
 
     // Only now is the payload trusted enough to read.
-    const claims = parseClaims(parts.payload);
+    const claims = parseClaims(payload);
     if (claims === undefined) return refuse(PushAuthReason.malformedToken);
     if (claims.aud !== config.audience) return refuse(PushAuthReason.wrongAudience, { tokenAudience: claims.aud });
     if (!issuers.has(claims.iss)) return refuse(PushAuthReason.wrongIssuer, { tokenIssuer: claims.iss });
@@ -199,34 +155,42 @@ export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDe
 
 /** RFC 6750 §2.1: `Bearer <b64token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/**
+ * A compact JWS of three non-empty base64url segments (RFC 7515 §7.1). jose would take an empty
+ * signature (`alg: none`) or a lax base64 segment as far as its `alg` check; they are malformed.
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 function bearerToken(authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined;
   return BEARER.exec(authorization.trim())?.[1];
 }
 
-interface JwsParts {
-  readonly header: string;
-  readonly payload: string;
-  readonly signature: string;
-  /** `header.payload` as sent: what the signature covers. */
-  readonly signingInput: string;
-}
-
-/** A compact JWS: three non-empty base64url segments (RFC 7515 §7.1). */
-function splitJws(token: string): JwsParts | undefined {
-  const segments = token.split('.');
-  if (segments.length !== 3) return undefined;
-  const [header, payload, signature] = segments;
-  if (header === undefined || payload === undefined || signature === undefined) return undefined;
-  if (![header, payload, signature].every((s) => BASE64URL.test(s))) return undefined;
-  return { header, payload, signature, signingInput: `${header}.${payload}` };
-}
-
-function parseJsonObject(segment: string): Record<string, unknown> | undefined {
+/** The decoded JOSE header of a well-formed compact JWS, unverified; undefined when malformed. */
+function protectedHeader(token: string): Readonly<Record<string, unknown>> | undefined {
+  if (!COMPACT_JWS.test(token)) return undefined;
   try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return decodeProtectedHeader(token);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The payload of `token` once jose has checked its RS256 signature with `key`, or why not. */
+async function verifiedPayload(token: string, key: KeyObject): Promise<Uint8Array | PushAuthReason> {
+  try {
+    return (await compactVerify(token, key, { algorithms: ['RS256'] })).payload;
+  } catch (e: unknown) {
+    if (e instanceof jose.JWSSignatureVerificationFailed) return PushAuthReason.badSignature;
+    // The header passed the checks above: any other JOSE error is a segment jose could not decode.
+    if (e instanceof jose.JOSEError) return PushAuthReason.malformedToken;
+    throw e;
+  }
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
@@ -246,8 +210,8 @@ interface PushTokenClaims {
   readonly email_verified?: unknown;
 }
 
-function parseClaims(segment: string): PushTokenClaims | undefined {
-  const raw = parseJsonObject(segment);
+function parseClaims(payload: Uint8Array): PushTokenClaims | undefined {
+  const raw = parseJsonObject(payload);
   if (raw === undefined) return undefined;
   const { aud, iss, exp, iat, nbf, email, email_verified } = raw;
   // `aud` may be an array in general JWTs; Pub/Sub sends one string, and only that is accepted.
@@ -268,39 +232,6 @@ function parseClaims(segment: string): PushTokenClaims | undefined {
 
 function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
-}
-
-/** RS256 = RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). */
-function verifyRs256(key: KeyObject, signingInput: string, signature: string): boolean {
-  try {
-    return verify(
-      'sha256',
-      Buffer.from(signingInput, 'ascii'),
-      { key, padding: constants.RSA_PKCS1_PADDING },
-      Buffer.from(signature, 'base64url'),
-    );
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The provider's key as an RSA public key; undefined for a key of another type (it cannot have
- * signed an RS256 token). A key that cannot be parsed at all is the provider's fault, not the
- * sender's: thrown as retryable.
- */
-function toRsaKey(material: string | JsonWebKey | undefined, kid: string): KeyObject | undefined {
-  if (material === undefined) return undefined;
-  let key: KeyObject;
-  try {
-    key = typeof material === 'string' ? createPublicKey(material) : createPublicKey({ key: material, format: 'jwk' });
-  } catch (e: unknown) {
-    throw new AppError(PUSH_AUTH_CERTS_UNAVAILABLE, `token signing key ${kid} could not be read: ${errorMessage(e)}`, {
-      retryable: true,
-      cause: e,
-    });
-  }
-  return key.asymmetricKeyType === 'rsa' ? key : undefined;
 }
 
 /** The kid for the log line, when it looks like a key id (Google's are 40 hex digits), not arbitrary input. */
