@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { lastPerKey, parseKeyPath } from '../../change';
-import { AppError } from '../../errors';
+import { AppError, errorMessage } from '../../errors';
 import { createSilentLogger, type Logger } from '../../log';
 import type { ChangeRow, JsonRecord, RejectedRow, RunRecord, Warehouse } from '../../ports';
 import {
@@ -15,7 +15,7 @@ import {
   type TableSpec,
 } from '../../warehouse';
 import { appendChangesAndCurrent, createCurrentStage, ensureCurrentTable, historyViewSql } from './duckdb-current';
-import { messageOf, openError, warehouseError } from './duckdb-errors';
+import { openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
 import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
@@ -289,7 +289,7 @@ export class DuckDbWarehouse implements Warehouse {
       prepared.then(
         (file) =>
           rm(file.dir, { recursive: true, force: true }).catch((e: unknown) => {
-            this.logger.warn('temp load file not removed', { dir: file.dir, error: messageOf(e) });
+            this.logger.warn('temp load file not removed', { dir: file.dir, error: errorMessage(e) });
           }),
         () => undefined,
       ),
@@ -332,7 +332,7 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (e: unknown) {
       await c.run('ROLLBACK').catch((rollbackError: unknown) => {
         // Expected when COMMIT itself failed (the transaction is already gone).
-        this.logger.debug('rollback after a failed transaction failed', { error: messageOf(rollbackError) });
+        this.logger.debug('rollback after a failed transaction failed', { error: errorMessage(rollbackError) });
       });
       throw e;
     }
