@@ -1,4 +1,4 @@
-import { AppError } from '../../errors';
+import { AppError, errorMessage } from '../../errors';
 
 /**
  * Whether a BigQuery failure is transient is decided here, once, for both APIs the adapter uses.
@@ -65,7 +65,7 @@ export interface BigQueryFailure {
 }
 
 export function describeFailure(e: unknown, api: BigQueryApi): BigQueryFailure {
-  const message = firstLine(messageOf(e));
+  const message = firstLine(errorMessage(e));
   if (api === 'storage-write') {
     const code = grpcCode(e);
     if (code === undefined) return { api, status: null, retryable: true, message };
@@ -118,12 +118,6 @@ function restReason(e: unknown): string | undefined {
 
 function field(value: unknown, name: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
-}
-
-export function messageOf(e: unknown): string {
-  const message = field(e, 'message');
-  if (typeof message === 'string') return message;
-  return typeof e === 'string' ? e : String(e);
 }
 
 function firstLine(text: string): string {

@@ -1,17 +1,8 @@
-import { AppError } from '../../errors';
-
-/**
- * The message of anything thrown. Not `errorMessage`: errors from the native binding fail
- * `instanceof Error` when the caller runs in another realm (jest's VM context, for one).
- */
-export function messageOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
-  return String(e);
-}
+import { AppError, errorMessage } from '../../errors';
 
 /** The error class DuckDB puts in front of its messages, e.g. `Conversion Error: ...`. */
 function duckDbErrorType(e: unknown): string | undefined {
-  const match = /^([A-Za-z][A-Za-z ]*?) Error: /.exec(messageOf(e));
+  const match = /^([A-Za-z][A-Za-z ]*?) Error: /.exec(errorMessage(e));
   return match?.[1];
 }
 
@@ -41,7 +32,7 @@ export function warehouseError(code: string, what: string, e: unknown): AppError
   if (e instanceof AppError) return e;
   const type = duckDbErrorType(e);
   const retryable = type === undefined || !PERMANENT_ERROR_TYPES.has(type);
-  const firstLine = messageOf(e).split('\n')[0] ?? '';
+  const firstLine = errorMessage(e).split('\n')[0] ?? '';
   return new AppError(code, `Warehouse: ${what} failed: ${firstLine}`, {
     retryable,
     cause: e,
@@ -50,7 +41,7 @@ export function warehouseError(code: string, what: string, e: unknown): AppError
 }
 
 export function openError(file: string, e: unknown): AppError {
-  const message = messageOf(e);
+  const message = errorMessage(e);
   if (message.includes('Could not set lock')) {
     const pid = /PID (\d+)/.exec(message)?.[1];
     return new AppError(

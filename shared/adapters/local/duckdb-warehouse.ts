@@ -2,7 +2,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { lastPerKey, parseKeyPath } from '../../change';
-import { AppError } from '../../errors';
+import { readSteps } from '../../source/dot-path';
+import { AppError, errorMessage } from '../../errors';
 import { createSilentLogger, type Logger } from '../../log';
 import type { ChangeRow, JsonRecord, RejectedRow, RunRecord, Warehouse } from '../../ports';
 import {
@@ -15,7 +16,7 @@ import {
   type TableSpec,
 } from '../../warehouse';
 import { appendChangesAndCurrent, createCurrentStage, ensureCurrentTable, historyViewSql } from './duckdb-current';
-import { messageOf, openError, warehouseError } from './duckdb-errors';
+import { openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
 import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
@@ -210,7 +211,11 @@ export class DuckDbWarehouse implements Warehouse {
         await c.run(`CREATE OR REPLACE TEMP TABLE ${stage} AS SELECT *${ownLoadedAt} FROM ${READ_JSON}`, params);
         await this.alignColumns(c, table, MERGE_STAGE_TABLE);
         const key = (alias: string): string => [alias, ...keyPath.map(ident)].join('.');
-        await c.run(`DELETE FROM ${ident(table)} AS t WHERE ${key('t')} IN (SELECT ${key('s')} FROM ${stage} AS s)`);
+        // Records without a key are appended, as the port says. When none of them has one, the
+        // stage has no key column to compare and the DELETE would not bind: nothing to replace.
+        if (unique.some((record) => hasKey(record, keyPath))) {
+          await c.run(`DELETE FROM ${ident(table)} AS t WHERE ${key('t')} IN (SELECT ${key('s')} FROM ${stage} AS s)`);
+        }
         await c.run(`INSERT INTO ${ident(table)} BY NAME SELECT *, now() AS ${ident(LOADED_AT_COLUMN)} FROM ${stage}`);
         await c.run(`DROP TABLE ${stage}`);
       });
@@ -289,7 +294,7 @@ export class DuckDbWarehouse implements Warehouse {
       prepared.then(
         (file) =>
           rm(file.dir, { recursive: true, force: true }).catch((e: unknown) => {
-            this.logger.warn('temp load file not removed', { dir: file.dir, error: messageOf(e) });
+            this.logger.warn('temp load file not removed', { dir: file.dir, error: errorMessage(e) });
           }),
         () => undefined,
       ),
@@ -332,7 +337,7 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (e: unknown) {
       await c.run('ROLLBACK').catch((rollbackError: unknown) => {
         // Expected when COMMIT itself failed (the transaction is already gone).
-        this.logger.debug('rollback after a failed transaction failed', { error: messageOf(rollbackError) });
+        this.logger.debug('rollback after a failed transaction failed', { error: errorMessage(rollbackError) });
       });
       throw e;
     }
@@ -439,3 +444,9 @@ export class DuckDbWarehouse implements Warehouse {
 const openFiles = new Set<string>();
 
 const MERGE_STAGE_TABLE = '_changefeed_merge_stage';
+
+/** Whether `record` has a value at the merge key (null counts as none, as in `lastPerKey`). */
+function hasKey(record: JsonRecord, keyPath: readonly string[]): boolean {
+  const key = readSteps(record, keyPath);
+  return key !== undefined && key !== null;
+}
