@@ -1,4 +1,5 @@
 export * from './clock';
+export * from './cursor-store';
 export * from './dead-letter-queue';
 export * from './event-publisher';
 export * from './reference-loader';

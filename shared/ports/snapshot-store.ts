@@ -1,3 +1,4 @@
+import type { CursorStore } from './cursor-store';
 import type { EventType } from './row-sink';
 
 /**
@@ -51,7 +52,11 @@ export interface Lease {
   readonly expiresAt: Date;
 }
 
-export interface SnapshotStore {
+/**
+ * The poller's memory of its sources: entries, pending groups, leases, and (as a `CursorStore`)
+ * the batch jobs' incremental watermarks.
+ */
+export interface SnapshotStore extends CursorStore {
   load(source: string): Promise<SnapshotState>;
   /**
    * Write-ahead intent: records, before a publish group goes to the bus, the events it carries,
@@ -76,8 +81,5 @@ export interface SnapshotStore {
   /** Extends a held lease; null when it was lost (expired and taken by another holder). */
   renewLease(lease: Lease, ttlMs: number): Promise<Lease | null>;
   releaseLease(lease: Lease): Promise<void>;
-  /** The incremental-batch watermark of a source, if any run stored one. */
-  getCursor(source: string): Promise<string | undefined>;
-  setCursor(source: string, cursor: string): Promise<void>;
   close(): Promise<void>;
 }

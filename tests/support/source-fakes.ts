@@ -2,12 +2,12 @@ import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '@changefeed/shared/log';
 import type {
   Clock,
+  CursorStore,
   FetchOptions,
   JsonRecord,
   ReferenceLoader,
   RunLog,
   RunRecord,
-  SnapshotStore,
   SourceClient,
   SourcePage,
 } from '@changefeed/shared/ports';
@@ -151,8 +151,8 @@ export class FakeRunLog implements RunLog {
   }
 }
 
-/** The cursor half of SnapshotStore, in memory. */
-export class MemoryCursorStore implements Pick<SnapshotStore, 'getCursor' | 'setCursor'> {
+/** A CursorStore (the cursor half of SnapshotStore), in memory. */
+export class MemoryCursorStore implements CursorStore {
   readonly cursors = new Map<string, string>();
   readonly writes: { source: string; cursor: string }[] = [];
 

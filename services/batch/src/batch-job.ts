@@ -1,6 +1,7 @@
 import type { SourceConfig } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { RunKind, RunStatus, type SourceClient } from '@changefeed/shared/ports';
+import { runAuditRow, writeRunAudit } from '@changefeed/shared/runs';
 import { runBatchSource, BatchMode, type BatchRunDeps, type BatchRunOptions, type BatchRunResult } from './run-batch';
 import { randomUUID } from 'node:crypto';
 
@@ -63,29 +64,25 @@ async function recordSetupFailure(
   const runId = (options.newRunId ?? randomUUID)();
   const at = deps.clock.now();
   const error = errorMessage(e);
-  try {
-    await deps.runLog.recordRun({
-      runId,
-      source: source.name,
-      kind: RunKind.batch,
-      startedAt: at,
-      endedAt: at,
-      rowsRead: 0,
-      rowsWritten: 0,
-      status: RunStatus.failed,
-      error,
-      details: {},
-    });
-  } catch (auditError: unknown) {
-    deps.logger.error('batch audit row not written', { source: source.name, runId, error: auditError });
-  }
+  const audit = runAuditRow({
+    runId,
+    source: source.name,
+    kind: RunKind.batch,
+    startedAt: at,
+    endedAt: at,
+    rowsRead: 0,
+    rowsWritten: 0,
+    error,
+    details: {},
+  });
+  await writeRunAudit(deps.runLog, deps.logger, audit);
   deps.logger.error('batch run failed', { source: source.name, runId, error });
   return {
     runId,
     source: source.name,
     table: source.table,
     mode: source.incremental === undefined ? BatchMode.full : BatchMode.incremental,
-    status: RunStatus.failed,
+    status: audit.status,
     rowsRead: 0,
     rowsWritten: 0,
     skipped: { notObject: 0, missingId: 0, duplicateId: 0 },

@@ -4,22 +4,24 @@ import { errorMessage } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
 import {
   RunKind,
-  RunStatus,
   type Clock,
+  type CursorStore,
   type ReferenceLoader,
   type RunLog,
-  type SnapshotStore,
+  type RunStatus,
   type SourceClient,
 } from '@changefeed/shared/ports';
+import { runAuditRow, writeRunAudit } from '@changefeed/shared/runs';
 import { prepareRecords, type SkippedCounts } from '@changefeed/shared/change';
 import { nextWatermark } from './watermark';
 
-/** What one batch run needs; the state store is used for incremental watermarks only. */
+/** What one batch run needs. */
 export interface BatchRunDeps {
   readonly sourceClient: SourceClient;
   readonly loader: ReferenceLoader;
   readonly runLog: RunLog;
-  readonly state: Pick<SnapshotStore, 'getCursor' | 'setCursor'>;
+  /** The incremental watermarks: the poller's snapshot store serves, as every `SnapshotStore` is a `CursorStore`. */
+  readonly state: CursorStore;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -127,7 +129,6 @@ export async function runBatchSource(
 
   const endedAt = clock.now();
   const durationMs = endedAt.getTime() - startedAt.getTime();
-  const status = error === null ? RunStatus.succeeded : RunStatus.failed;
   const details: Record<string, number> = {
     pages,
     bytes,
@@ -138,24 +139,19 @@ export async function runBatchSource(
     ...(incremental === undefined ? {} : { missingCursor }),
   };
 
-  try {
-    await deps.runLog.recordRun({
-      runId,
-      source: source.name,
-      kind: RunKind.batch,
-      startedAt,
-      endedAt,
-      rowsRead,
-      rowsWritten,
-      status,
-      error,
-      details,
-    });
-  } catch (e: unknown) {
-    // The load itself is done (or already failed): losing its audit row is worth a loud log
-    // line, not undoing the run.
-    logger.error('batch audit row not written', { runId, error: e });
-  }
+  const audit = runAuditRow({
+    runId,
+    source: source.name,
+    kind: RunKind.batch,
+    startedAt,
+    endedAt,
+    rowsRead,
+    rowsWritten,
+    error,
+    details,
+  });
+  const { status } = audit;
+  await writeRunAudit(deps.runLog, logger, audit);
 
   const fields = { runId, table: source.table, mode, rowsRead, rowsWritten, pages, bytes, durationMs, ...details };
   if (error === null) logger.info('batch run succeeded', { ...fields, cursorBefore, cursorAfter });

@@ -12,11 +12,12 @@ import { DEFAULTS, type SourceConfig } from '@changefeed/shared/config';
 import { AppError, errorMessage } from '@changefeed/shared/errors';
 import { changeMessageBuilder, eventId } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
+import { runAuditRow, writeRunAudit } from '@changefeed/shared/runs';
 import {
   EventType,
   RunKind,
-  RunStatus,
   type Clock,
+  type RunStatus,
   type EventPublisher,
   type RunLog,
   type SnapshotStore,
@@ -250,7 +251,6 @@ export async function runPollCycle(
 
   const endedAt = clock.now();
   const durationMs = endedAt.getTime() - startedAt.getTime();
-  const status = error === null ? RunStatus.succeeded : RunStatus.failed;
   const details: Record<string, number> = {
     pages,
     bytes,
@@ -267,24 +267,19 @@ export async function runPollCycle(
     durationMs,
     ...timings,
   };
-  try {
-    await deps.runLog.recordRun({
-      runId,
-      source: source.name,
-      kind: RunKind.poll,
-      startedAt,
-      endedAt,
-      rowsRead: records,
-      rowsWritten: published,
-      status,
-      error,
-      details,
-    });
-  } catch (e: unknown) {
-    // The events are on the bus and the snapshot is committed: a lost audit row is worth a loud
-    // log line, not a failed cycle that would make operators look for lost data.
-    logger.error('poll audit row not written', { runId, error: e });
-  }
+  const audit = runAuditRow({
+    runId,
+    source: source.name,
+    kind: RunKind.poll,
+    startedAt,
+    endedAt,
+    rowsRead: records,
+    rowsWritten: published,
+    error,
+    details,
+  });
+  const { status } = audit;
+  await writeRunAudit(deps.runLog, logger, audit);
 
   const fields = { runId, records, published, ...details };
   if (error === null) logger.info('poll cycle succeeded', fields);

@@ -2,6 +2,7 @@ import { AppError } from '../../errors';
 import type { PendingUpdate } from '../../ports';
 import { decodePendingRecord, encodePendingEntry, encodePendingRecord, withoutCovered } from '../pending-rules';
 import { stringSize } from './firestore-snapshot-buckets';
+import { corruptSnapshot } from './firestore-snapshot-errors';
 
 /**
  * The pure half of the Firestore store's pending records (`SnapshotStore.recordPending`): a
@@ -115,7 +116,7 @@ export function packPendingParts(entries: readonly PendingUpdate[], maxJsonBytes
 
 export function parsePendingDoc(id: string, data: Readonly<Record<string, unknown>>, where: string): PendingDoc {
   const group = data[PENDING_FIXED_FIELDS.group];
-  if (typeof group !== 'string') throw corrupt(where, 'a pending record without a group');
+  if (typeof group !== 'string') throw corruptSnapshot(where, 'a pending record without a group');
   return { id, group, entries: decodePendingRecord(data[ENTRIES_FIELD], where) };
 }
 
@@ -155,11 +156,4 @@ export function planPendingPrune(
     rewrites.push({ id: doc.id, json });
   }
   return { deletes, rewrites };
-}
-
-function corrupt(where: string, what: string): AppError {
-  return new AppError('SNAPSHOT.CORRUPT', `Snapshot store (Firestore): ${where} holds ${what}`, {
-    retryable: false,
-    details: { where },
-  });
 }

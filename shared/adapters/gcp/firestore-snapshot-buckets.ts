@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../../errors';
 import type { SnapshotEntry, SnapshotUpdate } from '../../ports';
+import { corruptSnapshot, entryTooLarge, invalidEntryHash } from './firestore-snapshot-errors';
 
 /**
  * The pure half of `FirestoreSnapshotStore`: how an entry is encoded in a bucket document, which
@@ -25,7 +26,7 @@ const MAX_PLAIN_KEY_BYTES = 1024;
 const RESERVED_FIELD_NAME = /^__[\s\S]*__$/;
 
 /** An unpaired UTF-16 surrogate: not valid UTF-8, and Firestore fails the whole write (UNKNOWN). */
-export const LONE_SURROGATE = /\p{Cs}/u;
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * Where an entry lives in its bucket document:
@@ -149,11 +150,24 @@ export function encodeUpdate(update: SnapshotUpdate): StoredEntry {
   return encodeEntry(update.entityId, { hash: update.hash, version: update.version, deleted: update.deleted });
 }
 
-function corrupt(where: string, what: string): AppError {
-  return new AppError('SNAPSHOT.CORRUPT', `Snapshot store (Firestore): ${where} holds ${what}`, {
-    retryable: false,
-    details: { where },
-  });
+/**
+ * One entry may take at most this share of a bucket, so a full bucket always holds several and
+ * cutting it always makes progress. With the default 512 KiB: ids up to ~64 KB.
+ */
+const MAX_ENTRY_SHARE = 1 / 8;
+
+/**
+ * Refuses entries no bucket of `maxBucketBytes` can take, or that Firestore would refuse, before
+ * anything is written: checked by `recordPending` too, so a group that could never be committed
+ * never reaches the bus.
+ */
+export function checkEntries(source: string, entries: Iterable<StoredEntry>, maxBucketBytes: number): void {
+  const maxEntryBytes = Math.floor(maxBucketBytes * MAX_ENTRY_SHARE);
+  for (const e of entries) {
+    if (e.bytes > maxEntryBytes) throw entryTooLarge(source, e, maxEntryBytes);
+    // Firestore strings must be valid UTF-8; it would refuse the whole write (UNKNOWN, after retries).
+    if (LONE_SURROGATE.test(e.entry.hash)) throw invalidEntryHash(source, e);
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -162,13 +176,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function decodeValue(raw: unknown, field: EntryField, where: string, key: string): [SnapshotEntry, string | undefined] {
   const length = field === EntryField.plain ? 3 : 4;
-  if (!Array.isArray(raw) || raw.length !== length) throw corrupt(where, `a malformed entry under ${field}.${key}`);
+  if (!Array.isArray(raw) || raw.length !== length)
+    throw corruptSnapshot(where, `a malformed entry under ${field}.${key}`);
   const [hash, version, deleted, json] = raw as unknown[];
   if (typeof hash !== 'string' || typeof version !== 'number' || !Number.isSafeInteger(version)) {
-    throw corrupt(where, `a malformed entry under ${field}.${key}`);
+    throw corruptSnapshot(where, `a malformed entry under ${field}.${key}`);
   }
   if (typeof deleted !== 'boolean' || (field === EntryField.long && typeof json !== 'string')) {
-    throw corrupt(where, `a malformed entry under ${field}.${key}`);
+    throw corruptSnapshot(where, `a malformed entry under ${field}.${key}`);
   }
   return [{ hash, version, deleted }, typeof json === 'string' ? json : undefined];
 }
@@ -182,7 +197,7 @@ export function forEachEntry(
   for (const field of [EntryField.plain, EntryField.long]) {
     const map = data[field];
     if (map === undefined) continue;
-    if (!isRecord(map)) throw corrupt(where, `a field "${field}" that is not a map`);
+    if (!isRecord(map)) throw corruptSnapshot(where, `a field "${field}" that is not a map`);
     for (const [key, raw] of Object.entries(map)) {
       const [entry, json] = decodeValue(raw, field, where, key);
       if (json === undefined) {
@@ -195,7 +210,7 @@ export function forEachEntry(
       } catch {
         entityId = undefined;
       }
-      if (typeof entityId !== 'string') throw corrupt(where, `an unreadable id under ${field}.${key}`);
+      if (typeof entityId !== 'string') throw corruptSnapshot(where, `an unreadable id under ${field}.${key}`);
       visit(entityId, entry);
     }
   }

@@ -1,5 +1,6 @@
 import { GrpcStatus } from '@google-cloud/firestore';
-import { AppError } from '../../errors';
+import { AppError, errorMessage } from '../../errors';
+import type { StoredEntry } from './firestore-snapshot-buckets';
 
 /**
  * gRPC codes a later attempt can get past: the service was unreachable, overloaded, too slow, or
@@ -28,7 +29,7 @@ export function firestoreSnapshotError(what: string, e: unknown): AppError {
   const retryable = grpcCode !== undefined && TRANSIENT_GRPC_CODES.has(grpcCode);
   return new AppError(
     retryable ? 'SNAPSHOT.STORE_UNAVAILABLE' : 'SNAPSHOT.STORE_FAILED',
-    `Snapshot store (Firestore): ${what} failed: ${messageOf(e)}`,
+    `Snapshot store (Firestore): ${what} failed: ${errorMessage(e)}`,
     {
       retryable,
       cause: e,
@@ -37,8 +38,37 @@ export function firestoreSnapshotError(what: string, e: unknown): AppError {
   );
 }
 
-/** Like `errorMessage`, but also for errors from another realm (jest's VM context), which fail `instanceof Error`. */
-function messageOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
-  return String(e);
+/** A document that does not hold what this store writes: nothing can fix it by retrying. */
+export function corruptSnapshot(where: string, what: string): AppError {
+  return new AppError('SNAPSHOT.CORRUPT', `Snapshot store (Firestore): ${where} holds ${what}`, {
+    retryable: false,
+    details: { where },
+  });
+}
+
+export function snapshotStoreClosed(what: string): AppError {
+  return new AppError('SNAPSHOT.CLOSED', `Snapshot store: ${what}: the store is closed`, { retryable: false });
+}
+
+export function invalidStoreOption(name: string, expected: string): AppError {
+  return new AppError('SNAPSHOT.INVALID_OPTION', `FirestoreSnapshotStore: ${name} must be ${expected}`, {
+    retryable: false,
+  });
+}
+
+export function entryTooLarge(source: string, e: StoredEntry, maxBytes: number): AppError {
+  const preview = e.entityId.length > 80 ? `${e.entityId.slice(0, 80)}…` : e.entityId;
+  return new AppError(
+    'SNAPSHOT.ENTRY_TOO_LARGE',
+    `The snapshot entry of "${preview}" in "${source}" would take ${e.bytes} bytes; a bucket of ${maxBytes * 8} bytes takes entries up to ${maxBytes} bytes. Nothing was committed.`,
+    { retryable: false, details: { source, entryBytes: e.bytes, maxEntryBytes: maxBytes } },
+  );
+}
+
+export function invalidEntryHash(source: string, e: StoredEntry): AppError {
+  return new AppError(
+    'SNAPSHOT.INVALID_ENTRY',
+    `The snapshot entry of "${e.entityId.slice(0, 80)}" in "${source}" has a hash that is not valid Unicode (an unpaired surrogate). Nothing was committed.`,
+    { retryable: false, details: { source } },
+  );
 }

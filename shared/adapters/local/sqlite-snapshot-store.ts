@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { AppError } from '../../errors';
+import { AppError, errorMessage } from '../../errors';
 import { assertLeaseHeld, positiveTtl } from '../lease-rules';
 import {
   decodePendingRecord,
@@ -319,15 +319,9 @@ function snapshotError(code: string, what: string, e: unknown): AppError {
   const sqliteCode = e instanceof Database.SqliteError ? e.code : undefined;
   // Extended codes such as SQLITE_BUSY_SNAPSHOT or SQLITE_IOERR_WRITE share their primary's fate.
   const retryable = sqliteCode !== undefined && TRANSIENT_SQLITE_CODES.some((c) => sqliteCode.startsWith(c));
-  return new AppError(code, `Snapshot store: ${what} failed: ${messageOf(e)}`, {
+  return new AppError(code, `Snapshot store: ${what} failed: ${errorMessage(e)}`, {
     retryable,
     cause: e,
     details: { sqliteCode: sqliteCode ?? null },
   });
-}
-
-/** Like `errorMessage`, but also for errors from another realm (jest's VM context), which fail `instanceof Error`. */
-function messageOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
-  return String(e);
 }

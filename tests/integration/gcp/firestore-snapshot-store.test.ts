@@ -11,6 +11,7 @@ import {
   type SnapshotUpdate,
 } from '@changefeed/shared/ports';
 import { firestoreSnapshotError } from '../../../shared/adapters/gcp/firestore-snapshot-errors';
+import { cursorStoreContract } from '../../contract/cursor-store.contract';
 import { snapshotStoreContract } from '../../contract/snapshot-store.contract';
 import { FakeClock } from '../../support/source-fakes';
 
@@ -35,6 +36,20 @@ snapshotStoreContract(
   'FirestoreSnapshotStore',
   (clock) => new FirestoreSnapshotStore(db, { collection: COLLECTION, clock }),
 );
+
+cursorStoreContract('FirestoreSnapshotStore', () => {
+  const opened: FirestoreSnapshotStore[] = [];
+  return {
+    open: () => {
+      const store = new FirestoreSnapshotStore(db, { collection: COLLECTION });
+      opened.push(store);
+      return store;
+    },
+    close: async () => {
+      for (const store of opened) await store.close();
+    },
+  };
+});
 
 function update(entityId: string, version: number, options: { deleted?: boolean; hash?: string } = {}): SnapshotUpdate {
   return { entityId, version, hash: options.hash ?? `h-${entityId}-${version}`, deleted: options.deleted ?? false };

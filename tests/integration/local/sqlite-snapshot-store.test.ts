@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { SqliteSnapshotStore } from '@changefeed/shared/adapters/local';
 import { AppError } from '@changefeed/shared/errors';
 import type { SnapshotUpdate } from '@changefeed/shared/ports';
+import { cursorStoreContract } from '../../contract/cursor-store.contract';
 import { snapshotStoreContract } from '../../contract/snapshot-store.contract';
 import { FakeClock } from '../../support/source-fakes';
 
@@ -33,6 +34,22 @@ async function rejection(promise: Promise<unknown>): Promise<AppError> {
 }
 
 snapshotStoreContract('SqliteSnapshotStore', (clock) => SqliteSnapshotStore.open(newFile(), { clock }));
+
+cursorStoreContract('SqliteSnapshotStore', () => {
+  // Every store of one harness opens the same file, as a batch job that runs again does.
+  const file = newFile();
+  const opened: SqliteSnapshotStore[] = [];
+  return {
+    open: () => {
+      const store = SqliteSnapshotStore.open(file);
+      opened.push(store);
+      return store;
+    },
+    close: async () => {
+      for (const store of opened) await store.close();
+    },
+  };
+});
 
 describe('SqliteSnapshotStore', () => {
   const TTL_MS = 60_000;
