@@ -170,6 +170,7 @@ export class HttpSourceClient implements SourceClient {
 
   private async requestWithRetries(pageUrl: URL, signal: AbortSignal | undefined): Promise<FetchedPage> {
     const { maxAttempts, minBackoff, maxBackoff } = this.source.request;
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       if (this.rateLimiter !== undefined) await this.rateLimiter.take(signal);
@@ -180,6 +181,12 @@ export class HttpSourceClient implements SourceClient {
       const result = await this.attempt(url, credentials, signal);
       const ms = this.deps.clock.now().getTime() - startedAt;
       if (result.ok) return { response: result.response, url, attempts: attempt, ms };
+      if (!renewed && this.renewedAfter(result.failure, url)) {
+        // The same try once more, with fresh credentials: it does not count against maxAttempts.
+        renewed = true;
+        attempt -= 1;
+        continue;
+      }
       const transient = isTransientFailure(result.failure);
       if (!transient || attempt >= maxAttempts) {
         throw this.failureError(url, result.failure, attempt, transient);
@@ -196,6 +203,17 @@ export class HttpSourceClient implements SourceClient {
       });
       await this.deps.clock.sleep(delayMs, signal);
     }
+  }
+
+  /**
+   * Whether the auth renewed its credentials after the API refused them with a 401; an auth that
+   * cannot renew (the static ones) leaves the 401 to the retry policy, which fails it at once.
+   */
+  private renewedAfter(failure: AttemptFailure, url: string): boolean {
+    if (failure.kind !== 'status' || failure.status !== 401 || this.auth.renew === undefined) return false;
+    if (!this.auth.renew()) return false;
+    this.logger.info('source refused the credentials, renewed them', { url: this.safeUrl(url) });
+    return true;
   }
 
   /** One request with its own deadline; never throws except when the caller's signal aborts. */

@@ -20,6 +20,13 @@ export interface SourceAuth {
   /** Query parameter names whose values must never be logged. */
   readonly secretQueryParams: readonly string[];
   credentials(signal?: AbortSignal): Promise<Credentials>;
+  /**
+   * Called once per request when the API answered 401 to the credentials this auth gave (an
+   * OAuth2 token revoked before its expiry). An auth that can get fresh ones forgets the refused
+   * ones and returns true; the request is then sent once more, asking `credentials` again.
+   * Absent, or false: the 401 is final.
+   */
+  renew?(): boolean;
 }
 
 /** What an auth type may need besides its config. */
