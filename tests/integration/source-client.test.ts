@@ -1,13 +1,7 @@
 import express, { type Request, type Response } from 'express';
 import { sourceSchema, type SourceConfig } from '@changefeed/shared/config';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
-import {
-  createSourceClient,
-  HttpSourceClient,
-  SourceError,
-  type Credentials,
-  type SourceAuth,
-} from '@changefeed/shared/source';
+import { createSourceClient, SourceError, type HttpSourceClient } from '@changefeed/shared/source';
 import { startDemoApi, type RunningDemoApi } from '../../services/cli/src/demo-api';
 import { captureLog, FakeClock, type CapturedLog } from '../support/source-fakes';
 
@@ -242,56 +236,6 @@ describe('HttpSourceClient against a scripted server', () => {
         make(source(url, {}, { auth: { type: 'basic', usernameEnv: 'U', passwordEnv: 'P' } }), { U: 'ada', P: 'pw' }),
       );
       expect(server.received[0]?.headers['authorization']).toBe(`Basic ${Buffer.from('ada:pw').toString('base64')}`);
-    });
-
-    describe('an auth that can renew its credentials (as an OAuth2 token can)', () => {
-      /** Hands out token-1, token-2, ...: each renewal makes the next token current. */
-      class RotatingTokenAuth implements SourceAuth {
-        readonly secretQueryParams: readonly string[] = [];
-        renewals = 0;
-        credentials(): Promise<Credentials> {
-          return Promise.resolve({ headers: { Authorization: `Bearer token-${this.renewals + 1}` }, query: {} });
-        }
-        renew(): boolean {
-          this.renewals += 1;
-          return true;
-        }
-      }
-      const rotating = (auth: SourceAuth, request: Record<string, unknown> = {}): HttpSourceClient => {
-        const c = new HttpSourceClient(source(url, request), auth, { clock, logger: log.logger, random: () => 0 });
-        clients.push(c);
-        return c;
-      };
-
-      it('a 401 renews the credentials once and sends the request again, without a backoff or a try', async () => {
-        server.script.push((_req, res) => res.status(401).json({ error: 'expired' }));
-        const auth = new RotatingTokenAuth();
-        const pages = await collect(rotating(auth, { maxAttempts: 1 }));
-        expect(pages).toEqual([[]]);
-        expect(server.received.map((r) => r.headers['authorization'])).toEqual(['Bearer token-1', 'Bearer token-2']);
-        expect(clock.sleeps).toEqual([]);
-        expect(log.lines.filter((l) => l['message'] === 'source page fetched').map((l) => l['attempts'])).toEqual([1]);
-      });
-
-      it('a second 401 for the same request is final', async () => {
-        for (let i = 0; i < 2; i++) server.script.push((_req, res) => res.status(401).json({ error: 'no' }));
-        const auth = new RotatingTokenAuth();
-        const error = await failure(collect(rotating(auth)));
-        expect([error.code, error.status, error.retryable]).toEqual(['SOURCE.HTTP_STATUS', 401, false]);
-        expect(auth.renewals).toBe(1);
-        expect(server.received).toHaveLength(2);
-      });
-
-      it('each page may renew once', async () => {
-        server.script.push((_req, res) => res.status(401).end());
-        server.script.push((_req, res) => res.json([{ id: 1 }]));
-        server.script.push((_req, res) => res.status(401).end());
-        server.script.push((_req, res) => res.json([]));
-        const auth = new RotatingTokenAuth();
-        const pages = await collect(rotating(auth, { pagination: { type: 'offset', limit: 1 } }));
-        expect(pages).toEqual([[{ id: 1 }], []]);
-        expect(auth.renewals).toBe(2);
-      });
     });
 
     it('a missing variable fails at creation, naming the source, the key and the variable', () => {
