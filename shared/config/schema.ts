@@ -1,4 +1,9 @@
 import { z } from 'zod';
+// Each pagination style and auth type is defined next to its factory in shared/source, so adding
+// one is one file there; those files import nothing from this one (no import cycle).
+import { authSchema } from '../source/auth/registry';
+import { dotPathSchema as dotPath } from '../source/dot-path';
+import { paginationSchema } from '../source/paginators/registry';
 import { DEFAULTS } from './defaults';
 import { durationMs } from './duration';
 
@@ -9,53 +14,15 @@ const sourceName = z
 const tableName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,900}$/, 'expected letters, digits and _, not starting with a digit');
-/** A dot path into a JSON value, e.g. `data.items` or `id`. */
-const dotPath = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'expected a dot path such as "id" or "data.id"');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable');
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 /** Headers that carry credentials; their values belong in the environment, named by `auth`. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie']);
 
-export const paginationSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('none') }),
-  z.strictObject({
-    type: z.literal('offset'),
-    offsetParam: z.string().default('offset'),
-    limitParam: z.string().default('limit'),
-    limit: z.number().int().positive().default(DEFAULTS.offsetPageSize),
-  }),
-  z.strictObject({
-    type: z.literal('page'),
-    pageParam: z.string().default('page'),
-    sizeParam: z.string().optional(),
-    size: z.number().int().positive().default(DEFAULTS.offsetPageSize),
-    firstPage: z.number().int().nonnegative().default(1),
-  }),
-  z.strictObject({
-    type: z.literal('cursor'),
-    cursorParam: z.string().default('cursor'),
-    /** Where the next page's token sits in the response body; absent, null or "" ends the pages. */
-    nextCursorPath: dotPath,
-  }),
-  /** RFC 8288 `Link: <...>; rel="next"` headers. */
-  z.strictObject({ type: z.literal('link') }),
-]);
-export type Pagination = z.output<typeof paginationSchema>;
-
-export const authSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('none') }),
-  z.strictObject({ type: z.literal('bearer'), tokenEnv: envName }),
-  z.strictObject({
-    type: z.literal('apiKey'),
-    in: z.enum(['header', 'query']).default('header'),
-    name: z.string().min(1),
-    valueEnv: envName,
-  }),
-  z.strictObject({ type: z.literal('basic'), usernameEnv: envName, passwordEnv: envName }),
-]);
-export type Auth = z.output<typeof authSchema>;
+export { authSchema, paginationSchema };
+export type { Auth } from '../source/auth/registry';
+export type { Pagination } from '../source/paginators/registry';
 
 export const requestSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' }),

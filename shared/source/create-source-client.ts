@@ -1,7 +1,8 @@
 import type { SourceConfig } from '../config';
 import type { Logger } from '../log';
 import type { Clock } from '../ports';
-import { resolveAuth, type Environment } from './auth';
+import { createAuth } from './auth/registry';
+import type { Environment } from './auth/source-auth';
 import { HttpSourceClient } from './http-source-client';
 
 export interface SourceClientDeps {
@@ -20,6 +21,11 @@ export interface SourceClientDeps {
  * `source.auth` names is unset, so a misconfigured deployment fails at start-up.
  */
 export function createSourceClient(source: SourceConfig, deps: SourceClientDeps): HttpSourceClient {
-  const auth = resolveAuth(source.name, source.auth, deps.env);
+  const auth = createAuth(source.auth, {
+    sourceName: source.name,
+    env: deps.env,
+    clock: deps.clock,
+    logger: deps.logger.child({ source: source.name }),
+  });
   return new HttpSourceClient(source, auth, deps);
 }

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The value at a dot path such as `data.items` or `id` (config's `recordsPath`, `idField`,
  * `nextCursorPath`, `cursorField`), or undefined when any step is missing or not an object.
@@ -26,3 +28,6 @@ export function describeJson(value: unknown): string {
   const type = typeof value;
   return type === 'object' ? 'an object' : `a ${type}`;
 }
+
+/** A dot path into a JSON value in the config, e.g. `data.items` or `id`. */
+export const dotPathSchema = z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'expected a dot path such as "id" or "data.id"');

@@ -6,8 +6,9 @@ import { DEFAULTS } from '../config';
 import { redactUrl } from '../http';
 import type { Logger } from '../log';
 import type { Clock, FetchOptions, SourceClient, SourcePage } from '../ports';
-import type { ResolvedAuth } from './auth';
-import { createPaginator, type PageRequest } from './pagination';
+import type { Credentials, SourceAuth } from './auth/source-auth';
+import type { PageRequest, PageResponse } from './paginator';
+import { createPaginator } from './paginators/registry';
 import { extractRecords, parseJsonBody } from './parse-page';
 import { RateLimiter } from './rate-limiter';
 import {
@@ -36,6 +37,8 @@ type AttemptResult =
 /** A page's response with what it took to get it, for the per-page log line. */
 interface FetchedPage {
   readonly response: AxiosResponse<Buffer>;
+  /** The URL of the attempt that succeeded, credentials in the query included. */
+  readonly url: string;
   readonly attempts: number;
   readonly ms: number;
 }
@@ -65,7 +68,7 @@ export class HttpSourceClient implements SourceClient {
 
   constructor(
     private readonly source: SourceConfig,
-    private readonly auth: ResolvedAuth,
+    private readonly auth: SourceAuth,
     private readonly deps: HttpSourceClientDeps,
   ) {
     const httpAgent = new http.Agent({ keepAlive: true });
@@ -93,10 +96,11 @@ export class HttpSourceClient implements SourceClient {
   /** Yields the source's pages in order, fetching each only when the previous one was consumed. */
   async *fetchPages(options: FetchOptions = {}): AsyncGenerator<SourcePage> {
     const { request } = this.source;
-    const paginator = createPaginator(request.pagination);
-    let page: PageRequest | null = paginator.first();
+    const paginator = createPaginator(request.pagination, { sourceName: this.source.name, logger: this.logger });
+    // The requests the paginator has made known and that were not sent yet, in page order.
+    const pending: PageRequest[] = [paginator.first()];
     let count = 0;
-    while (page !== null) {
+    for (let page = pending.shift(); page !== undefined; page = pending.shift()) {
       if (count >= request.maxPages) {
         throw new SourceError(
           SourceErrorCode.tooManyPages,
@@ -105,8 +109,10 @@ export class HttpSourceClient implements SourceClient {
           { source: this.source.name },
         );
       }
-      const url = this.pageUrl(page, options.query);
-      const { response, attempts, ms } = await this.requestWithRetries(url, options.signal);
+      const { response, url, attempts, ms } = await this.requestWithRetries(
+        this.pageUrl(page, options.query),
+        options.signal,
+      );
       const body = parseJsonBody(this.source.name, this.safeUrl(url), response);
       const records = extractRecords(this.source.name, this.safeUrl(url), body, request.recordsPath);
       count += 1;
@@ -120,7 +126,15 @@ export class HttpSourceClient implements SourceClient {
         ms,
       });
       yield { records, bytes: response.data.length };
-      page = paginator.next(page, { records, body, linkHeader: headerValue(response, 'link'), url });
+      const answer: PageResponse = {
+        request: page,
+        url,
+        status: response.status,
+        headers: headersOf(response),
+        body,
+        records,
+      };
+      pending.push(...paginator.next(answer));
     }
   }
 
@@ -129,7 +143,8 @@ export class HttpSourceClient implements SourceClient {
     for (const agent of this.agents) agent.destroy();
   }
 
-  private pageUrl(page: PageRequest, extra: Readonly<Record<string, string>> | undefined): string {
+  /** The page's URL before auth: the configured query, the page's, then the caller's. */
+  private pageUrl(page: PageRequest, extra: Readonly<Record<string, string>> | undefined): URL {
     const { request } = this.source;
     const url = new URL(page.url ?? request.url);
     // A `Link` target already carries the API's own parameters; only add what it lacks.
@@ -139,7 +154,13 @@ export class HttpSourceClient implements SourceClient {
     for (const [name, value] of Object.entries(request.query)) set(name, String(value));
     for (const [name, value] of Object.entries(page.query)) set(name, value);
     for (const [name, value] of Object.entries(extra ?? {})) set(name, value);
-    for (const [name, value] of Object.entries(this.auth.query)) url.searchParams.set(name, value);
+    return url;
+  }
+
+  /** The page's URL as one attempt sends it: the auth's query parameters last, replacing any namesake. */
+  private attemptUrl(pageUrl: URL, credentials: Credentials): string {
+    const url = new URL(pageUrl);
+    for (const [name, value] of Object.entries(credentials.query)) url.searchParams.set(name, value);
     return url.toString();
   }
 
@@ -147,15 +168,25 @@ export class HttpSourceClient implements SourceClient {
     return redactUrl(url, this.auth.secretQueryParams);
   }
 
-  private async requestWithRetries(url: string, signal: AbortSignal | undefined): Promise<FetchedPage> {
+  private async requestWithRetries(pageUrl: URL, signal: AbortSignal | undefined): Promise<FetchedPage> {
     const { maxAttempts, minBackoff, maxBackoff } = this.source.request;
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       if (this.rateLimiter !== undefined) await this.rateLimiter.take(signal);
+      // Asked before every attempt: credentials that expire are renewed by the auth, not here.
+      const credentials = await this.auth.credentials(signal);
+      const url = this.attemptUrl(pageUrl, credentials);
       const startedAt = this.deps.clock.now().getTime();
-      const result = await this.attempt(url, signal);
+      const result = await this.attempt(url, credentials, signal);
       const ms = this.deps.clock.now().getTime() - startedAt;
-      if (result.ok) return { response: result.response, attempts: attempt, ms };
+      if (result.ok) return { response: result.response, url, attempts: attempt, ms };
+      if (!renewed && this.renewedAfter(result.failure, url)) {
+        // The same try once more, with fresh credentials: it does not count against maxAttempts.
+        renewed = true;
+        attempt -= 1;
+        continue;
+      }
       const transient = isTransientFailure(result.failure);
       if (!transient || attempt >= maxAttempts) {
         throw this.failureError(url, result.failure, attempt, transient);
@@ -174,8 +205,23 @@ export class HttpSourceClient implements SourceClient {
     }
   }
 
+  /**
+   * Whether the auth renewed its credentials after the API refused them with a 401; an auth that
+   * cannot renew (the static ones) leaves the 401 to the retry policy, which fails it at once.
+   */
+  private renewedAfter(failure: AttemptFailure, url: string): boolean {
+    if (failure.kind !== 'status' || failure.status !== 401 || this.auth.renew === undefined) return false;
+    if (!this.auth.renew()) return false;
+    this.logger.info('source refused the credentials, renewed them', { url: this.safeUrl(url) });
+    return true;
+  }
+
   /** One request with its own deadline; never throws except when the caller's signal aborts. */
-  private async attempt(url: string, signal: AbortSignal | undefined): Promise<AttemptResult> {
+  private async attempt(
+    url: string,
+    credentials: Credentials,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptResult> {
     const { request } = this.source;
     // A deadline for the whole exchange (connect to last byte): axios' own `timeout` only
     // watches socket inactivity, which a slowly dribbling server never trips.
@@ -189,7 +235,7 @@ export class HttpSourceClient implements SourceClient {
         headers: {
           Accept: 'application/json',
           ...request.headers,
-          ...this.auth.headers,
+          ...credentials.headers,
           ...(request.method === 'POST' ? { 'Content-Type': 'application/json' } : {}),
         },
         data: request.method === 'POST' && request.body !== undefined ? JSON.stringify(request.body) : undefined,
@@ -255,7 +301,20 @@ export class HttpSourceClient implements SourceClient {
 }
 
 function headerValue(response: AxiosResponse, name: string): string | undefined {
-  const value: unknown = response.headers[name];
+  return textOf(response.headers[name]);
+}
+
+/** The response's headers for the paginator: names lower-cased (as Node gives them), repeats joined. */
+function headersOf(response: AxiosResponse): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers as Record<string, unknown>)) {
+    const text = textOf(value);
+    if (text !== undefined) headers[name.toLowerCase()] = text;
+  }
+  return headers;
+}
+
+function textOf(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (Array.isArray(value)) return value.join(', ');
   return undefined;
