@@ -94,6 +94,11 @@ export const ERROR_CODES = {
     meaning: 'backend: gcp without a project',
     action: 'Set gcp.projectId in the config, or GOOGLE_CLOUD_PROJECT',
   },
+  'CONFIG.BACKEND': {
+    retry: Retry.no,
+    meaning: 'A Cloud Run service (poller, loader, batch) was started with a config that says backend: local',
+    action: 'Set backend: gcp for the services; run the local backend with `changefeed run --config` instead',
+  },
 
   'SOURCE.HTTP_STATUS': {
     retry: Retry.depends,

@@ -92,7 +92,7 @@ export interface PushAuthDeps {
  * redelivers later instead of counting a refusal.
  */
 export function createPushAuthenticator(config: PushAuthConfig, deps: PushAuthDeps): PushAuthenticator {
-  const log = deps.logger.child({ module: 'pubsub-push-auth' });
+  const log = deps.logger.child({ component: 'pubsub-push-auth' });
   const clock = deps.clock ?? systemClock;
   const certs = deps.certs ?? googleSigningKeys();
   const issuers = new Set(config.issuers);
