@@ -29,3 +29,28 @@ export function createSourceClient(source: SourceConfig, deps: SourceClientDeps)
   });
   return new HttpSourceClient(source, auth, deps);
 }
+
+/** The clients of several sources by name, closed together. */
+export interface SourceClients {
+  readonly byName: ReadonlyMap<string, HttpSourceClient>;
+  /** Aborts every client's requests in flight; idempotent. */
+  close(): void;
+}
+
+/**
+ * One client per source of `sources`. A missing credential of any source throws before the
+ * caller opens anything else, and the clients made before it are closed.
+ */
+export function createSourceClients(sources: readonly SourceConfig[], deps: SourceClientDeps): SourceClients {
+  const byName = new Map<string, HttpSourceClient>();
+  const close = (): void => {
+    for (const client of byName.values()) client.close();
+  };
+  try {
+    for (const source of sources) byName.set(source.name, createSourceClient(source, deps));
+  } catch (e: unknown) {
+    close();
+    throw e;
+  }
+  return { byName, close };
+}

@@ -1,9 +1,9 @@
-import { openBackend, type GcpBackend } from '@changefeed/shared/backend';
+import { openBackend, type Backend, type GcpBackend } from '@changefeed/shared/backend';
 import type { Config } from '@changefeed/shared/config';
 import type { Logger } from '@changefeed/shared/log';
 import type { PushedMessage } from '@changefeed/shared/events';
 import type { Clock, PublishOutcome } from '@changefeed/shared/ports';
-import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
+import { createSourceClients, type Environment, type SourceClients } from '@changefeed/shared/source';
 import type { BatchRunResult } from '@changefeed/batch';
 import { openPullLoader, type MessageOutcome, type PullLoader } from '@changefeed/loader';
 import { openPoller, type OpenedPoller, type PollCycleResult } from '@changefeed/poller';
@@ -64,7 +64,7 @@ export class GcpPipeline {
     readonly poller: OpenedPoller,
     readonly loader: PullLoader,
     readonly batches: BatchScheduler,
-    private readonly batchClients: ReadonlyMap<string, HttpSourceClient>,
+    private readonly batchClients: SourceClients,
     private readonly logger: Logger,
     private readonly clock: Clock,
   ) {}
@@ -75,15 +75,17 @@ export class GcpPipeline {
    */
   static async open(options: GcpPipelineOptions): Promise<GcpPipeline> {
     const { config, env, logger, clock } = options;
-    const opened = await openBackend({ config, env, clock, logger, dataDir: '.' });
-    if (opened.name !== 'gcp') throw new Error(`GcpPipeline runs on backend: gcp, not ${opened.name}`);
-    const backend = opened;
-    const batchClients = new Map<string, HttpSourceClient>();
-    for (const source of config.sources.filter((s) => s.mode === 'batch')) {
-      batchClients.set(
-        source.name,
-        createSourceClient(source, { env, clock, logger: logger.child({ component: 'source' }) }),
-      );
+    const batchClients = createSourceClients(
+      config.sources.filter((s) => s.mode === 'batch'),
+      { env, clock, logger: logger.child({ component: 'source' }) },
+    );
+    let backend: Backend;
+    try {
+      backend = await openBackend({ config, env, clock, logger, dataDir: '.' });
+      if (backend.name !== 'gcp') throw new Error(`GcpPipeline runs on backend: gcp, not ${backend.name}`);
+    } catch (e: unknown) {
+      batchClients.close();
+      throw e;
     }
     const deliveries = new DeliveryCounters();
     let poller: OpenedPoller | undefined;
@@ -110,14 +112,14 @@ export class GcpPipeline {
           state,
           clock,
           logger: logger.child({ component: 'batch' }),
-          sourceClients: batchClients,
+          sourceClients: batchClients.byName,
         },
         config.sources,
       );
     } catch (e: unknown) {
       await poller?.close();
       await backend.close();
-      for (const client of batchClients.values()) client.close();
+      batchClients.close();
       throw e;
     }
     const pipeline = new GcpPipeline(config, deliveries, backend, poller, loader, batches, batchClients, logger, clock);
@@ -204,7 +206,7 @@ export class GcpPipeline {
       [
         'source clients',
         () => {
-          for (const client of this.batchClients.values()) client.close();
+          this.batchClients.close();
           return Promise.resolve();
         },
       ],

@@ -4,7 +4,7 @@ import type { Config } from '@changefeed/shared/config';
 import { listen, type ListeningServer } from '@changefeed/shared/http';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock } from '@changefeed/shared/ports';
-import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
+import { createSourceClients, type Environment, type SourceClients } from '@changefeed/shared/source';
 import type { BatchRunResult } from '@changefeed/batch';
 import {
   buildLoaderApp,
@@ -74,7 +74,7 @@ export class LocalPipeline {
     readonly batches: BatchScheduler,
     private readonly logger: Logger,
     private readonly clock: Clock,
-    private readonly batchClients: ReadonlyMap<string, HttpSourceClient>,
+    private readonly batchClients: SourceClients,
     /** Rows written by batch delivery (push delivery counts in the loader's own stats). */
     private readonly batchStats: { readonly written: number },
   ) {}
@@ -91,16 +91,24 @@ export class LocalPipeline {
   static async open(options: LocalPipelineOptions): Promise<LocalPipeline> {
     const { config, layout, logger, clock, env } = options;
     // Every source's client first: a missing credential fails here, before any file is touched.
-    const streamClients = new Map<string, HttpSourceClient>();
-    const batchClients = new Map<string, HttpSourceClient>();
-    for (const source of config.sources) {
-      (source.mode === 'batch' ? batchClients : streamClients).set(
-        source.name,
-        createSourceClient(source, { env, clock, logger: logger.child({ component: 'source' }) }),
+    const sourceDeps = { env, clock, logger: logger.child({ component: 'source' }) };
+    const streamClients = createSourceClients(
+      config.sources.filter((s) => s.mode === 'stream'),
+      sourceDeps,
+    );
+    let batchClients: SourceClients;
+    try {
+      batchClients = createSourceClients(
+        config.sources.filter((s) => s.mode === 'batch'),
+        sourceDeps,
       );
+    } catch (e: unknown) {
+      streamClients.close();
+      throw e;
     }
     const closeClients = (): void => {
-      for (const client of [...streamClients.values(), ...batchClients.values()]) client.close();
+      streamClients.close();
+      batchClients.close();
     };
     let backend: Backend;
     try {
@@ -136,7 +144,7 @@ export class LocalPipeline {
       const opened = await openPoller(
         backend,
         config,
-        { env, clock, logger: logger.child({ component: 'poller' }), sourceClients: streamClients },
+        { env, clock, logger: logger.child({ component: 'poller' }), sourceClients: streamClients.byName },
         { afterPublish: options.afterPublish },
       );
       const batches = new BatchScheduler(
@@ -146,7 +154,7 @@ export class LocalPipeline {
           state,
           clock,
           logger: logger.child({ component: 'batch' }),
-          sourceClients: batchClients,
+          sourceClients: batchClients.byName,
         },
         config.sources,
       );
@@ -241,7 +249,7 @@ export class LocalPipeline {
       [
         'source clients',
         () => {
-          for (const client of this.batchClients.values()) client.close();
+          this.batchClients.close();
           return Promise.resolve();
         },
       ],

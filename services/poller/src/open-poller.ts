@@ -4,7 +4,7 @@ import type { BackendPorts } from '@changefeed/shared/backend';
 import type { Config } from '@changefeed/shared/config';
 import type { Logger } from '@changefeed/shared/log';
 import type { Clock, EventPublisher, PublishOutcome } from '@changefeed/shared/ports';
-import { createSourceClient, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
+import { createSourceClients, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
 import { Poller } from './poller';
 
 export interface PollerHooks {
@@ -53,13 +53,11 @@ export async function openPoller(
   hooks: PollerHooks = {},
 ): Promise<OpenedPoller> {
   const { env, clock, logger } = deps;
-  const sourceClients = new Map<string, HttpSourceClient>(deps.sourceClients);
-  for (const source of config.sources.filter((s) => s.mode === 'stream' && !sourceClients.has(s.name))) {
-    sourceClients.set(
-      source.name,
-      createSourceClient(source, { env, clock, logger: logger.child({ component: 'source' }) }),
-    );
-  }
+  const made = createSourceClients(
+    config.sources.filter((s) => s.mode === 'stream' && deps.sourceClients?.has(s.name) !== true),
+    { env, clock, logger: logger.child({ component: 'source' }) },
+  );
+  const sourceClients = new Map([...(deps.sourceClients ?? []), ...made.byName]);
   const closeClients = (): void => {
     for (const client of sourceClients.values()) client.close();
   };
