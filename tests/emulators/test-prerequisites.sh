@@ -59,7 +59,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "npm test runs the GCP adapter tests against local emulators, and this machine lacks what they need:"
     printf '  - %s\n' "${missing[@]}"
     echo
-    echo "Or point PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST and"
+    echo "Install what is listed, or point PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST and"
     echo "BIGQUERY_STORAGE_EMULATOR_HOST at emulators you run yourself (README, Developing)."
     echo "The tests that need no emulator run without any of this: npx jest --selectProjects unit local"
   } >&2
