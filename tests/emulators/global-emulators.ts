@@ -17,8 +17,8 @@ const EMULATORS: Readonly<Record<EmulatorName, Wanted>> = {
 
 /**
  * What this jest run started, across every project's global setup: jest runs each distinct
- * setup file once, one after the other in its own process, so a later setup sees the variables an
- * earlier one set and reuses that emulator; the one teardown stops them all.
+ * setup file once, one after the other, in its main process, so a later setup sees the variables
+ * an earlier one set and reuses that emulator; the one teardown stops them all.
  */
 function startedEmulators(): RunningEmulator[] {
   const holder = globalThis as { __changefeedEmulators?: RunningEmulator[] };
