@@ -1,6 +1,6 @@
-import type { RunningEmulator } from './emulators/start-emulator';
+import { stopStartedEmulators } from './emulators/global-emulators';
 
+/** Shared by every project that starts emulators: stops what this run's global setups started, and nothing else. */
 export default async function globalTeardown(): Promise<void> {
-  const started = (globalThis as { __changefeedEmulators?: RunningEmulator[] }).__changefeedEmulators ?? [];
-  await Promise.all(started.map((e) => e.stop()));
+  await stopStartedEmulators();
 }

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { EmulatorSpec } from './start-emulator';
@@ -8,8 +10,10 @@ const BQEMULATOR_VERSION = '1.4.0';
 /** The project id the tests use; the emulator serves any, this one is its default. */
 export const BIGQUERY_TEST_PROJECT = 'changefeed-test';
 
+const INSTALL_SCRIPT = path.join(__dirname, 'install-bigquery-emulator.sh');
+
 const INSTALL_HINT =
-  'Run `bash tests/emulators/install-bigquery-emulator.sh` (installs bqemulator from PyPI into a cache), ' +
+  'Run `bash tests/emulators/install-bigquery-emulator.sh` (installs bqemulator from PyPI into a cache; needs Python 3.11+ with venv), ' +
   'set BIGQUERY_EMULATOR_BIN to its launcher, or point BIGQUERY_EMULATOR_HOST (REST) and ' +
   'BIGQUERY_STORAGE_EMULATOR_HOST (Storage Write gRPC) at an emulator you started yourself.';
 
@@ -21,6 +25,26 @@ export function bigqueryEmulatorLauncher(env: NodeJS.ProcessEnv = process.env): 
     nonEmpty(env['CHANGEFEED_CACHE_DIR']) ??
     path.join(nonEmpty(env['XDG_CACHE_HOME']) ?? path.join(homedir(), '.cache'), 'changefeed');
   return path.join(cacheRoot, `bigquery-emulator-${BQEMULATOR_VERSION}`, 'bin', 'bigquery-emulator');
+}
+
+/**
+ * Runs install-bigquery-emulator.sh unless its stamp says the cache holds a complete install, so
+ * that `npx jest <a BigQuery test>` on a fresh clone installs the emulator as `npm test` does
+ * (the script is idempotent; this only spares its output when there is nothing to do). Does
+ * nothing when BIGQUERY_EMULATOR_BIN names a launcher of the user's own.
+ */
+export async function installBigqueryEmulatorIfMissing(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (nonEmpty(env['BIGQUERY_EMULATOR_BIN']) !== undefined) return;
+  const stamp = path.resolve(bigqueryEmulatorLauncher(env), '..', '..', '.installed');
+  if (existsSync(stamp)) return;
+  const code = await new Promise<number | null>((resolve, reject) => {
+    // Its progress goes to the terminal: a first install downloads from PyPI for a while.
+    const child = spawn('bash', [INSTALL_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0)
+    throw new Error(`Could not install the BigQuery emulator (exit ${String(code)}, see above). ${INSTALL_HINT}`);
 }
 
 /**
