@@ -1,19 +1,8 @@
 import type { Logger } from '../log';
-import { RunStatus, type RunKind, type RunLog, type RunRecord } from '../ports';
+import { RunStatus, type RunLog, type RunRecord } from '../ports';
 
-/** A poll cycle or batch run once it is over, as its use case counted it. */
-export interface FinishedRun {
-  readonly runId: string;
-  readonly source: string;
-  readonly kind: RunKind;
-  readonly startedAt: Date;
-  readonly endedAt: Date;
-  readonly rowsRead: number;
-  readonly rowsWritten: number;
-  /** What went wrong, null when nothing did. */
-  readonly error: string | null;
-  readonly details: Readonly<Record<string, number>>;
-}
+/** A poll cycle or batch run once it is over, as its use case counted it; the status follows from `error`. */
+export type FinishedRun = Omit<RunRecord, 'status'>;
 
 /**
  * The `_runs` row of a finished run. A run failed exactly when it has an error, whatever its
