@@ -123,11 +123,11 @@ export class LocalPipeline {
           : {}),
         subscription: LOCAL_SUBSCRIPTION,
         maxDeliveryAttempts: config.bus.maxDeliveryAttempts,
-        minBackoffMs: config.bus.minBackoff,
-        maxBackoffMs: config.bus.maxBackoff,
+        minBackoffMs: config.bus.minBackoff.totalOf('millisecond'),
+        maxBackoffMs: config.bus.maxBackoff.totalOf('millisecond'),
         concurrency: config.bus.concurrency,
-        ackDeadlineMs: config.bus.ackDeadline,
-        idlePollMs: DEFAULTS.busIdlePollMs,
+        ackDeadlineMs: config.bus.ackDeadline.totalOf('millisecond'),
+        idlePollMs: DEFAULTS.bus.idlePoll.totalOf('millisecond'),
         clock,
         logger: logger.child({ component: 'bus' }),
       });
@@ -145,7 +145,7 @@ export class LocalPipeline {
         config.sources,
         {
           holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-          leaseTtlMs: config.poller.leaseTtl,
+          leaseTtlMs: config.poller.leaseTtl.totalOf('millisecond'),
           publishBatchSize: config.poller.publishBatchSize,
         },
       );

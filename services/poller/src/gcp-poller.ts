@@ -68,7 +68,7 @@ export async function openGcpPoller(
     config.sources,
     {
       holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-      leaseTtlMs: config.poller.leaseTtl,
+      leaseTtlMs: config.poller.leaseTtl.totalOf('millisecond'),
       publishBatchSize: config.poller.publishBatchSize,
     },
   );

@@ -226,11 +226,11 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       throw invalidOption('collection', `a collection path (${messageOf(e)})`);
     }
     this.clock = options.clock ?? systemClock;
-    this.maxEntries = options.entitiesPerBucket ?? DEFAULTS.firestoreEntitiesPerBucket;
+    this.maxEntries = options.entitiesPerBucket ?? DEFAULTS.gcp.firestore.entitiesPerBucket;
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 2) {
       throw invalidOption('entitiesPerBucket', `an integer of at least 2, got ${this.maxEntries}`);
     }
-    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULTS.firestoreMaxBucketBytes;
+    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULTS.gcp.firestore.maxBucketBytes;
     if (!Number.isSafeInteger(this.maxBucketBytes) || this.maxBucketBytes < 16 * 1024) {
       throw invalidOption('maxBucketBytes', `an integer of at least 16384, got ${this.maxBucketBytes}`);
     }

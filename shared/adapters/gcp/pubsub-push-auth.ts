@@ -38,8 +38,8 @@ export type PushAuthReason = (typeof PushAuthReason)[keyof typeof PushAuthReason
 /** The code of the (retryable) error thrown when the signing keys cannot be fetched or read. */
 export const PUSH_AUTH_CERTS_UNAVAILABLE = 'PUSH_AUTH.CERTS_UNAVAILABLE';
 
-/** How far the token's times may be off from our clock (why this much: DEFAULTS.pushTokenClockSkewMs). */
-export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.pushTokenClockSkewMs;
+/** How far the token's times may be off from our clock (why this much: DEFAULTS.loader.pushTokenClockSkew). */
+export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.loader.pushTokenClockSkew.totalOf('millisecond');
 
 /** Tokens that expire further ahead than this are refused, as google-auth-library's verifier does. */
 export const PUSH_TOKEN_MAX_LIFETIME_MS = 24 * 60 * 60 * 1000;

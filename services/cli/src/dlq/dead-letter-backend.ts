@@ -100,7 +100,7 @@ async function openPubSub(config: Config, flags: BackendFlags, io: CliIo, logger
       topic: flags.topic ?? config.gcp.pubsub.topic,
       subscriptionSetting,
       topicSetting,
-      pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout,
+      pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout.totalOf('millisecond'),
     },
     io.env['PUBSUB_EMULATOR_HOST'],
     logger,
