@@ -27,7 +27,8 @@ const SUFFIXES: readonly (readonly [string, DurationUnit])[] = [
   ['ms', 'millisecond'],
 ];
 const UNIT_OF_SUFFIX: ReadonlyMap<string, DurationUnit> = new Map(SUFFIXES);
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+/** What a duration string looks like; the JSON Schema gives editors the same pattern. */
+export const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 
 /**
  * A length of time that carries its unit, so that a value is never a bare number whose unit lives
@@ -81,7 +82,7 @@ export class Duration {
 /** Parses `250ms`, `30s`, `5m`, `1h`, `7d` (or a bare number of milliseconds) into milliseconds. */
 export function parseDurationMs(value: string | number): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  const match = DURATION.exec(value.trim());
+  const match = DURATION_PATTERN.exec(value.trim());
   if (match === null) return undefined;
   const [, amount, suffix] = match;
   const unit = UNIT_OF_SUFFIX.get(suffix ?? '');
@@ -94,14 +95,14 @@ export function parseDurationMs(value: string | number): number | undefined {
  * Checked in the transform below rather than by a pattern here, so a bad value gets one message
  * with an example instead of a union's two.
  */
-const durationInput = z.union([z.number(), z.string()]).meta({
+export const durationInputSchema = z.union([z.number(), z.string()]).meta({
   id: 'Duration',
   description: 'A duration: a string such as "250ms", "30s", "5m", "1h" or "7d", or a number of milliseconds.',
   examples: ['500ms', '30s', '5m'],
 });
 
 /** A zod type for a duration written as `30s`, `5m`, `250ms`, `1h` or a number of milliseconds. */
-export const durationSchema = durationInput.transform((value, ctx) => {
+export const durationSchema = durationInputSchema.transform((value, ctx) => {
   const duration = Duration.parse(value);
   if (duration === undefined) {
     ctx.addIssue({

@@ -88,7 +88,7 @@ export const requestSchema = z.strictObject({
   }),
   pagination: paginationSchema.default({ type: 'none' }).meta({
     description:
-      'How to walk the pages (see the pagination table). Prefer `cursor` or `link` where the API offers them: with `offset` or `page`, a record deleted during a walk shifts another onto a page already read.',
+      'How to walk the pages (see `request.pagination` below). Prefer `cursor` or `link` where the API offers them: with `offset` or `page`, a record deleted during a walk shifts another onto a page already read.',
   }),
   timeout: durationWithDefault(DEFAULTS.source.request.timeout).meta({
     description: 'Per request, from connect to the last byte.',
@@ -100,7 +100,7 @@ export const requestSchema = z.strictObject({
     description: 'The first wait before a retry; the waits grow exponentially, with full jitter.',
   }),
   maxBackoff: durationWithDefault(DEFAULTS.source.request.maxBackoff).meta({
-    description: `The longest wait between tries. A longer \`Retry-After\` from the API wins, up to ${DEFAULTS.source.request.maxRetryAfter.toString()}.`,
+    description: `The longest wait between tries. A longer \`Retry-After\` from the API wins, up to \`${DEFAULTS.source.request.maxRetryAfter.toString()}\`.`,
   }),
   rateLimit: z.number().positive().optional().meta({
     description: 'Requests per second to this API, across all its pages; absent: unlimited.',
@@ -161,10 +161,10 @@ export const sourceSchema = z
     mode: z
       .enum(['stream', 'batch'])
       .meta({ description: '`stream`: a polled change feed; `batch`: a reference table, loaded whole or by cursor.' }),
-    request: requestSchema.meta({ description: 'How to fetch the records (see the request table).' }),
+    request: requestSchema.meta({ description: 'How to fetch the records (see `request` below).' }),
     auth: authSchema.default({ type: 'none' }).meta({
       description:
-        'How to authenticate (see the auth table); secrets come from environment variables, never from the file.',
+        'How to authenticate (see `auth` below); secrets come from environment variables, never from the file.',
     }),
     idField: dotPath.meta({ description: 'Dot path to the entity id in a record, e.g. `id` or `data.id`.' }),
     table: tableName.meta({
@@ -479,7 +479,7 @@ export const configSchema = z
     sources: z
       .array(sourceSchema)
       .min(1, 'expected at least one source')
-      .meta({ description: 'The APIs to poll (see the sources table).' }),
+      .meta({ description: 'The APIs to poll and load (see `sources[]` below).' }),
     poller: pollerSchema,
     loader: loaderSchema,
     bus: busSchema,

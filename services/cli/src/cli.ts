@@ -3,6 +3,7 @@ import { DEFAULTS } from '@changefeed/shared/config';
 import type { Clock } from '@changefeed/shared/ports';
 import { ValidationError } from '@changefeed/shared/errors';
 import { configCheck } from './commands/config-check';
+import { configSchemaCommand } from './commands/config-schema';
 import { demoApiCommand } from './commands/demo-api';
 import { dlqListCommand, dlqPeekCommand, dlqReplayCommand, type DlqFlags, type ReplayFlags } from './commands/dlq';
 import { gcpSetupCommand } from './commands/gcp-setup';
@@ -130,14 +131,19 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       code = await runCommand(o, ctx);
     });
 
-  program
-    .command('config')
-    .description('configuration tools')
+  const config = program.command('config').description('configuration tools');
+  config
     .command('check')
     .description('validate a config file; prints every problem as file:line:col: path: message')
     .argument('<file>', 'config file (YAML)')
     .action(async (file: string) => {
       code = await configCheck(file, ctx);
+    });
+  config
+    .command('schema')
+    .description("print the config file's JSON Schema, for editors (completion, descriptions, checks as you type)")
+    .action(() => {
+      code = configSchemaCommand(ctx);
     });
 
   program
