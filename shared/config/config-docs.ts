@@ -77,7 +77,7 @@ function keyTable(rows: readonly Row[]): string {
  */
 function variantTable(node: JsonSchema): string {
   const rows = (node.oneOf ?? node.anyOf ?? []).flatMap((variant): string[][] => {
-    const type = code(String(variant.properties?.['type']?.const ?? '?'));
+    const type = code(text(variant.properties?.['type']?.const ?? '?'));
     const keys = keyRows({ ...variant, properties: withoutType(variant.properties) }, '');
     const own =
       variant.description !== undefined || keys.length === 0 ? [[type, '', '', '', variant.description ?? '']] : [];
@@ -108,8 +108,8 @@ function isDuration(node: JsonSchema): boolean {
 /** The type as a reader writes it: `duration`, `integer`, `` `a` | `b` ``, `list of string`. */
 function typeOf(node: JsonSchema): string {
   if (isDuration(node)) return 'duration';
-  if (node.enum !== undefined) return node.enum.map((v) => code(String(v))).join(' | ');
-  if (node.const !== undefined) return code(String(node.const));
+  if (node.enum !== undefined) return node.enum.map((v) => code(text(v))).join(' | ');
+  if (node.const !== undefined) return code(text(node.const));
   if (node.oneOf !== undefined) return 'object';
   if (node.anyOf !== undefined) return node.anyOf.map(typeOf).join(' | ');
   const type = typeof node.type === 'string' ? node.type : node.type?.join(' | ');
@@ -141,9 +141,14 @@ function formatValue(value: unknown, unit: JsonSchema['unit']): string {
   if (Array.isArray(value)) return value.map((v) => formatValue(v, undefined)).join(', ');
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
-    return entries.length === 0 ? '`{}`' : code(`{ ${entries.map(([k, v]) => `${k}: ${String(v)}`).join(', ')} }`);
+    return entries.length === 0 ? '`{}`' : code(`{ ${entries.map(([k, v]) => `${k}: ${text(v)}`).join(', ')} }`);
   }
-  return code(String(value));
+  return code(text(value));
+}
+
+/** A JSON value as YAML would write it inline: strings bare, everything else as JSON. */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** `16 MiB`, `64 KiB`: the sizes in the defaults are powers of two, which a byte count hides. */

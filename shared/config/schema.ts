@@ -283,7 +283,10 @@ export const loaderSchema = z
     }),
     pull: pullSchema,
   })
-  .prefault({});
+  .prefault({})
+  .meta({
+    description: 'The loader: a Cloud Run service fed by Pub/Sub push or pull on gcp, fed by the local bus locally.',
+  });
 
 export const pollerSchema = z
   .strictObject({
@@ -304,7 +307,10 @@ export const pollerSchema = z
       .default(DEFAULTS.poller.publishBatchSize)
       .meta({ description: 'Events per publish group; the snapshot is committed after each acknowledged group.' }),
   })
-  .prefault({});
+  .prefault({})
+  .meta({
+    description: 'The poller: a Cloud Run service on gcp, in the process of `changefeed run` and `start` locally.',
+  });
 
 export const busSchema = z
   .strictObject({
@@ -420,7 +426,8 @@ export const gcpSchema = z
         }),
         publish: publishSchema,
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'Pub/Sub: where the poller publishes and where `changefeed dlq` finds the dead letters.' }),
     firestore: z
       .strictObject({
         databaseId: z
@@ -434,7 +441,8 @@ export const gcpSchema = z
           .default(DEFAULTS.gcp.firestore.collection)
           .meta({ description: 'The root collection of the bucketed snapshot index, leases and cursors.' }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Firestore: the poller's snapshot store." }),
     bigquery: z
       .strictObject({
         dataset: z
@@ -463,7 +471,8 @@ export const gcpSchema = z
               'Emulators only: the Storage Write gRPC endpoint as host:port, spoken without TLS (also taken from `BIGQUERY_STORAGE_EMULATOR_HOST`).',
           }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'BigQuery: the warehouse.' }),
   })
   .prefault({})
   .meta({ description: 'Where the GCP adapters find their resources (`backend: gcp`); Terraform fills them in.' });
