@@ -95,15 +95,19 @@ export function parseDurationMs(value: string | number): number | undefined {
  * Checked in the transform below rather than by a pattern here, so a bad value gets one message
  * with an example instead of a union's two.
  */
-export const durationInputSchema = z.union([z.number(), z.string()]).meta({
-  id: 'Duration',
-  description: 'A duration: a string such as "250ms", "30s", "5m", "1h" or "7d", or a number of milliseconds.',
-  examples: ['500ms', '30s', '5m'],
-});
+// A Duration itself is accepted too, so that parsing a parsed config again (tests, and code that
+// rebuilds a source from a parsed one) gives the same config, as it did when durations were numbers.
+export const durationInputSchema = z
+  .union([z.number(), z.string(), z.custom<Duration>((v) => v instanceof Duration)])
+  .meta({
+    id: 'Duration',
+    description: 'A duration: a string such as "250ms", "30s", "5m", "1h" or "7d", or a number of milliseconds.',
+    examples: ['500ms', '30s', '5m'],
+  });
 
 /** A zod type for a duration written as `30s`, `5m`, `250ms`, `1h` or a number of milliseconds. */
 export const durationSchema = durationInputSchema.transform((value, ctx) => {
-  const duration = Duration.parse(value);
+  const duration = value instanceof Duration ? value : Duration.parse(value);
   if (duration === undefined) {
     ctx.addIssue({
       code: 'custom',

@@ -1,4 +1,4 @@
-import { Duration, parseConfig } from '@changefeed/shared/config';
+import { Duration, parseConfig, sourceSchema } from '@changefeed/shared/config';
 import { issuesOf } from '../../support/config-issues';
 
 describe('Duration', () => {
@@ -47,6 +47,18 @@ poller: { leaseTtl: 90s }
     expect(config.poller.leaseTtl.totalOf('second')).toBe(90);
     expect(config.sources[0]?.request.timeout.totalOf('second')).toBe(30);
     expect(config.bus.maxBackoff.totalOf('minute')).toBe(10);
+  });
+
+  it('parses a parsed source again to the same source', () => {
+    const source = sourceSchema.parse({
+      name: 'carts',
+      mode: 'stream',
+      request: { url: 'http://localhost/carts', timeout: '2s' },
+      idField: 'id',
+      table: 'carts',
+    });
+
+    expect(sourceSchema.parse(source)).toEqual(source);
   });
 
   it('names the key and shows the bad value', () => {
