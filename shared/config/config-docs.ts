@@ -86,7 +86,13 @@ function variantTable(node: JsonSchema): string {
       ...keys.map(([key, valueType, defaultValue, description]) => [type, key, valueType, defaultValue, description]),
     ];
   });
-  return markdownTable(['`type`', 'key', 'type', 'default', 'description'], rows);
+  const header = ['`type`', 'key', 'type', 'default', 'description'];
+  // The variants' schemas may describe none of their keys yet: an empty column would only be noise.
+  const used = header.map((_, i) => i < 4 || rows.some((row) => (row[i] ?? '') !== ''));
+  return markdownTable(
+    header.filter((_, i) => used[i]),
+    rows.map((row) => row.filter((_, i) => used[i])),
+  );
 }
 
 function withoutType(properties: JsonSchema['properties']): Record<string, JsonSchema> {
