@@ -12,7 +12,7 @@ import { target, type BenchOptions, type SectionResult } from './bench-types';
 import { elapsedMs, median, repeat } from './measure';
 import { BENCH_TABLE, buildMessages } from './push-bodies';
 
-const PUBLISH_GROUP = DEFAULTS.publishBatchSize;
+const PUBLISH_GROUP = DEFAULTS.poller.publishBatchSize;
 
 /**
  * Bus → warehouse alone: `count` messages already in the local bus file are delivered in batches
@@ -27,7 +27,7 @@ async function deliverOnce(dir: string, run: number, messagesCount: number): Pro
     file: path.join(dir, `delivery-${run}.sqlite`),
     pushEndpoint: '',
     batches: {
-      batchSize: DEFAULTS.busBatchSize,
+      batchSize: DEFAULTS.bus.batchSize,
       consume: async (batch) =>
         (await load(batch)).map((o): ConsumeResult =>
           o.kind === 'failed' ? { ok: false, error: errorMessage(o.error) } : { ok: true },
@@ -37,8 +37,8 @@ async function deliverOnce(dir: string, run: number, messagesCount: number): Pro
     maxDeliveryAttempts: 5,
     minBackoffMs: 10,
     maxBackoffMs: 100,
-    concurrency: DEFAULTS.busConcurrency,
-    ackDeadlineMs: DEFAULTS.busAckDeadlineMs,
+    concurrency: DEFAULTS.bus.concurrency,
+    ackDeadlineMs: DEFAULTS.bus.ackDeadline.totalOf('millisecond'),
     logger: createSilentLogger(),
   });
   try {
@@ -68,8 +68,8 @@ async function bareAppendOnce(dir: string, run: number, rows: readonly ChangeRow
   try {
     await createBareChangesTable(c, 'changes');
     const start = process.hrtime.bigint();
-    for (let i = 0; i < rows.length; i += DEFAULTS.busBatchSize) {
-      await appendBare(c, 'changes', rows.slice(i, i + DEFAULTS.busBatchSize));
+    for (let i = 0; i < rows.length; i += DEFAULTS.bus.batchSize) {
+      await appendBare(c, 'changes', rows.slice(i, i + DEFAULTS.bus.batchSize));
     }
     return elapsedMs(start);
   } finally {
@@ -130,8 +130,8 @@ export async function benchDelivery(options: BenchOptions): Promise<SectionResul
       target('delivery ≥ 0.3× the bare DuckDB appender', ratio, 0.3, 'min'),
     ],
     notes: [
-      `${count.toLocaleString('en')} cart updates (one per entity, ~1 KB) published to the bus file in groups of ${PUBLISH_GROUP} before the clock starts; batches of ${DEFAULTS.busBatchSize}; the loader decodes each CloudEvent (attributes checked, the record kept as its JSON text), stages the rows in DuckDB data chunks, checks their JSON in one json_valid scan, appends to carts_changes and upserts _current in one transaction per batch, and the bus records the acks in one SQLite transaction per batch (one DELETE for the batch)`,
-      `baseline: the decoded rows written by a bare DuckDB appender into a table of the same columns, one transaction per ${DEFAULTS.busBatchSize} rows, no _current, with the warehouse's own checkpoint_threshold (${BARE_SETTINGS.checkpoint_threshold}), in the same run; median of ${options.runs} run(s) after a warm-up`,
+      `${count.toLocaleString('en')} cart updates (one per entity, ~1 KB) published to the bus file in groups of ${PUBLISH_GROUP} before the clock starts; batches of ${DEFAULTS.bus.batchSize}; the loader decodes each CloudEvent (attributes checked, the record kept as its JSON text), stages the rows in DuckDB data chunks, checks their JSON in one json_valid scan, appends to carts_changes and upserts _current in one transaction per batch, and the bus records the acks in one SQLite transaction per batch (one DELETE for the batch)`,
+      `baseline: the decoded rows written by a bare DuckDB appender into a table of the same columns, one transaction per ${DEFAULTS.bus.batchSize} rows, no _current, with the warehouse's own checkpoint_threshold (${BARE_SETTINGS.checkpoint_threshold}), in the same run; median of ${options.runs} run(s) after a warm-up`,
     ],
   };
 }

@@ -14,7 +14,7 @@ import { startServerChild, type ServerChild } from './server-child';
  * loader gets in `changefeed run`. Each connection waits for its answer before sending again,
  * as a push subscriber's deliveries do.
  */
-const CONNECTIONS = DEFAULTS.busConcurrency;
+const CONNECTIONS = DEFAULTS.bus.concurrency;
 const FULL = { durationS: 10, warmupS: 3 } as const;
 const QUICK = { durationS: 1, warmupS: 1 } as const;
 /** The no-op handler ignores bodies, so it cycles through this many instead of using up distinct ones. */

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const openMs = elapsedMs(start);
   try {
     start = process.hrtime.bigint();
-    const summary = await pipeline.runOnce({ leaseWaitMs: config.poller.leaseTtl + 5_000 });
+    const summary = await pipeline.runOnce({ leaseWaitMs: config.poller.leaseTtl.totalOf('millisecond') + 5_000 });
     const cycleMs = elapsedMs(start);
     const cycle = summary.cycles[0];
     if (cycle === undefined || cycle.status !== 'succeeded') {

@@ -198,7 +198,11 @@ async function consumeByPull(
       },
     }),
     async (messages) => modules.loader.deliveryResults(await load(messages)),
-    { batchMaxMessages: settings.batchMaxMessages, batchMaxDelayMs: settings.batchMaxDelay, logger },
+    {
+      batchMaxMessages: settings.batchMaxMessages,
+      batchMaxDelayMs: settings.batchMaxDelay.totalOf('millisecond'),
+      logger,
+    },
   );
   const clock = new CpuClock(emulator);
   try {
@@ -253,8 +257,8 @@ async function publish(
   const publisher = modules.gcp.PubSubEventPublisher.forTopic(pubsub, topicName, { logger: createSilentLogger() });
   const start = process.hrtime.bigint();
   try {
-    for (let i = 0; i < messages.length; i += DEFAULTS.publishBatchSize) {
-      const outcomes = await publisher.publish(messages.slice(i, i + DEFAULTS.publishBatchSize));
+    for (let i = 0; i < messages.length; i += DEFAULTS.poller.publishBatchSize) {
+      const outcomes = await publisher.publish(messages.slice(i, i + DEFAULTS.poller.publishBatchSize));
       const failed = outcomes.find((o) => !o.ok);
       if (failed !== undefined && !failed.ok) {
         throw new Error(`pubsub: publishing the bench messages failed: ${errorMessage(failed.error)}`);
@@ -481,7 +485,7 @@ function sectionResult(
     targets: [target('pull ≥ 10× push messages/s into DuckDB (Pub/Sub emulator)', ratio, 10, 'min')],
     notes: [
       `${n.toLocaleString('en')} cart updates (one per entity and ordering key, ~${Math.round(run.bodyBytes)} bytes of data and attributes) published with the poller's PubSubEventPublisher to a topic whose ordered subscription (ack deadline ${ACK_DEADLINE_S} s) exists before the first publish; the clock starts when consumption does and stops when the last of the ${n.toLocaleString('en')} events is durable in ${BENCH_TABLE}_changes (its append resolved), and every run checks the table holds each event`,
-      `pull: PubSubPullConsumer with the loader's defaults (flow control ${pull.maxOutstandingMessages} messages, batches of up to ${pull.batchMaxMessages} or ${pull.batchMaxDelay} ms) into the batch loader; push: the subscription, created as a pull one nobody pulls, is turned into a push subscription to the loader app (buildLoaderApp, default group commit) on loopback when the clock starts, so no delivery was attempted before`,
+      `pull: PubSubPullConsumer with the loader's defaults (flow control ${pull.maxOutstandingMessages} messages, batches of up to ${pull.batchMaxMessages} or ${pull.batchMaxDelay.toString()}) into the batch loader; push: the subscription, created as a pull one nobody pulls, is turned into a push subscription to the loader app (buildLoaderApp, default group commit) on loopback when the clock starts, so no delivery was attempted before`,
       "the emulator pushes one message at a time per subscription (take one, POST it on a new connection, wait for the answer, ack, next), where Pub/Sub keeps many pushes in flight: every push is then a group commit of one row, whose DuckDB append and _current upsert alone take about 15–20 ms of DuckDB's CPU on 2 cores, most of each push. So the push figure is the loader fed one push at a time, not what Pub/Sub's concurrent pushes get (see the loader section for that), and the ratio is how much faster a backlog drains by pull on the emulator",
       run.externalHost === undefined
         ? 'each measurement on a fresh emulator, because it keeps a thread per ordering key of an ordered subscription until it exits (each waking every second): its CPU while consuming includes them'

@@ -4,3 +4,7 @@ export * from './load';
 export * from './schema';
 export * from './service-env';
 export * from './failpoints';
+export * from './json-schema';
+export * from './config-docs';
+export * from './generated-blocks';
+export * from './markdown-table';

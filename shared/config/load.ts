@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import type { z } from 'zod';
 import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../errors';
+import { validationIssue } from '../errors/zod-issues';
 import { configSchema, type Config } from './schema';
 
 /** A config problem with the place it was found, ready to print as `file:line:col: path: message`. */
@@ -29,15 +29,6 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
     .join('\n');
 }
 
-/** `sources[0].request.url` from zod's `['sources', 0, 'request', 'url']`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, key) => {
-    if (typeof key === 'number') return `${out}[${key}]`;
-    const name = String(key);
-    return /^[A-Za-z_][\w-]*$/.test(name) ? (out === '' ? name : `${out}.${name}`) : `${out}[${JSON.stringify(name)}]`;
-  }, '');
-}
-
 /** Finds the YAML node nearest to `path` (the deepest one that exists) to point at a line. */
 function nodeAt(root: YamlNode | null, path: readonly PropertyKey[]): YamlNode | null {
   let node = root;
@@ -56,16 +47,6 @@ function nodeAt(root: YamlNode | null, path: readonly PropertyKey[]): YamlNode |
     }
   }
   return node;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  }
-  if (issue.code === 'invalid_union' && 'discriminator' in issue) {
-    return issue.message;
-  }
-  return issue.message;
 }
 
 /** Parses and validates config text. Throws ConfigError listing every problem with its place. */
@@ -92,7 +73,7 @@ export function parseConfig(text: string, file: string): Config {
   const issues = result.error.issues.map((issue): ConfigIssue => {
     const node = nodeAt(doc.contents, issue.path);
     const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
-    return { file, line: pos.line, column: pos.col, path: formatPath(issue.path), message: describeIssue(issue) };
+    return { file, line: pos.line, column: pos.col, ...validationIssue(issue) };
   });
   throw new ConfigError(file, issues);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { summarizeIssues, validationIssues } from '../errors/zod-issues';
 
 /**
  * What a Cloud Run service or job reads from its environment; everything else is in the config
@@ -23,8 +24,8 @@ export type ServiceEnv = z.output<typeof serviceEnvSchema>;
 export function parseServiceEnv(env: Readonly<Record<string, string | undefined>>): ServiceEnv {
   const result = serviceEnvSchema.safeParse(env);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-  throw new ValidationError(`environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  const issues = validationIssues(result.error);
+  throw new ValidationError(`environment: ${summarizeIssues(issues, '(environment)')}`, issues);
 }
 
 /** True for `gs://bucket/object` config locations. */

@@ -16,3 +16,4 @@ export {
   renderErrorCodeTable,
   withErrorCodeTable,
 } from './error-code-table';
+export { formatIssuePath, summarizeIssues, validationIssue, validationIssues } from './zod-issues';

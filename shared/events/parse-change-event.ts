@@ -1,6 +1,7 @@
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { z } from 'zod';
 import { ValidationError, errorMessage } from '../errors';
+import { summarizeIssues, validationIssues } from '../errors/zod-issues';
 import { EVENT_TYPE_PREFIX, Extension, type ChangeEvent } from './change-event';
 
 const attributesSchema = z.object({
@@ -48,14 +49,8 @@ export function decodeChangeMessage(data: Buffer, attributes: Readonly<Record<st
   const context = binary ? binaryContext(attributes) : structuredContext(body);
   const result = attributesSchema.safeParse(context);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => ({
-      path: `${binary ? 'ce-' : ''}${i.path.map(String).join('.')}`,
-      message: i.message,
-    }));
-    throw new ValidationError(
-      `invalid change event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      issues,
-    );
+    const issues = validationIssues(result.error, { pathPrefix: binary ? 'ce-' : '' });
+    throw new ValidationError(`invalid change event: ${summarizeIssues(issues, 'event')}`, issues);
   }
   const a = result.data;
   const type = a.type.slice(EVENT_TYPE_PREFIX.length) as ChangeEvent['type'];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { summarizeIssues, validationIssues } from '../errors/zod-issues';
 
 /**
  * The body Pub/Sub POSTs to a push endpoint.
@@ -48,11 +49,8 @@ export interface PushedMessage {
 export function parsePushEnvelope(body: unknown): PushedMessage {
   const result = envelopeSchema.safeParse(body);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-    throw new ValidationError(
-      `invalid push envelope: ${issues.map((i) => `${i.path === '' ? 'body' : i.path}: ${i.message}`).join('; ')}`,
-      issues,
-    );
+    const issues = validationIssues(result.error);
+    throw new ValidationError(`invalid push envelope: ${summarizeIssues(issues, 'body')}`, issues);
   }
   const { message, subscription, deliveryAttempt } = result.data;
   return {

@@ -12,7 +12,7 @@ export interface SourceClientDeps {
   readonly logger: Logger;
   /** Jitter source, [0, 1); Math.random unless a test pins it. */
   readonly random?: () => number;
-  /** Longest `Retry-After` honoured; DEFAULTS.requestMaxRetryAfterMs unless given. */
+  /** Longest `Retry-After` honoured; DEFAULTS.source.request.maxRetryAfter unless given. */
   readonly maxRetryAfterMs?: number;
 }
 

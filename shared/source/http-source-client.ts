@@ -25,7 +25,7 @@ export interface HttpSourceClientDeps {
   readonly logger: Logger;
   /** Jitter source, [0, 1); Math.random unless a test pins it. */
   readonly random?: () => number;
-  /** Longest `Retry-After` honoured; DEFAULTS.requestMaxRetryAfterMs unless given. */
+  /** Longest `Retry-After` honoured; DEFAULTS.source.request.maxRetryAfter unless given. */
   readonly maxRetryAfterMs?: number;
 }
 
@@ -89,7 +89,7 @@ export class HttpSourceClient implements SourceClient {
     this.rateLimiter =
       source.request.rateLimit === undefined ? undefined : new RateLimiter(source.request.rateLimit, deps.clock);
     this.random = deps.random ?? Math.random;
-    this.maxRetryAfterMs = deps.maxRetryAfterMs ?? DEFAULTS.requestMaxRetryAfterMs;
+    this.maxRetryAfterMs = deps.maxRetryAfterMs ?? DEFAULTS.source.request.maxRetryAfter.totalOf('millisecond');
     this.logger = deps.logger.child({ source: source.name });
   }
 
@@ -191,7 +191,11 @@ export class HttpSourceClient implements SourceClient {
       if (!transient || attempt >= maxAttempts) {
         throw this.failureError(url, result.failure, attempt, transient);
       }
-      const backoff = backoffDelayMs(attempt, { minBackoffMs: minBackoff, maxBackoffMs: maxBackoff }, this.random);
+      const backoff = backoffDelayMs(
+        attempt,
+        { minBackoffMs: minBackoff.totalOf('millisecond'), maxBackoffMs: maxBackoff.totalOf('millisecond') },
+        this.random,
+      );
       const delayMs = retryDelayMs(backoff, result.retryAfterMs, this.maxRetryAfterMs);
       this.logger.warn('source request failed, retrying', {
         url: this.safeUrl(url),
@@ -226,7 +230,7 @@ export class HttpSourceClient implements SourceClient {
     // A deadline for the whole exchange (connect to last byte): axios' own `timeout` only
     // watches socket inactivity, which a slowly dribbling server never trips.
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('timeout')), request.timeout);
+    const timer = setTimeout(() => deadline.abort(new Error('timeout')), request.timeout.totalOf('millisecond'));
     const combined = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
     try {
       const response = await this.http.request<Buffer>({
@@ -285,7 +289,7 @@ export class HttpSourceClient implements SourceClient {
       case 'timeout':
         return new SourceError(
           SourceErrorCode.timeout,
-          `${where} timed out (request.timeout ${request.timeout}ms) after ${tries}`,
+          `${where} timed out (request.timeout ${request.timeout.toString()}) after ${tries}`,
           details,
           { retryable: true, cause },
         );

@@ -161,7 +161,7 @@ describe('terraform/', () => {
           dead_letter_topic: ref('google_pubsub_topic.dead_letters.id'),
           max_delivery_attempts: ref('var.max_delivery_attempts'),
         });
-        expect(variableDefault('max_delivery_attempts')).toBe(DEFAULTS.busMaxDeliveryAttempts);
+        expect(variableDefault('max_delivery_attempts')).toBe(DEFAULTS.bus.maxDeliveryAttempts);
       },
     );
 
@@ -246,7 +246,7 @@ describe('terraform/', () => {
       const pull = resource(tf, 'google_pubsub_subscription', 'loader_pull');
 
       expect(pull['name']).toBe(ref('local.pull_subscription_name'));
-      expect(local('pull_subscription_name')).toBe(DEFAULTS.pubsubLoaderSubscription);
+      expect(local('pull_subscription_name')).toBe(DEFAULTS.loader.pull.subscription);
       expect(pull['push_config']).toBeUndefined();
       expect(pull['enable_exactly_once_delivery']).toBe(ref('var.pull_exactly_once_delivery'));
       expect(tf.variables.get('pull_exactly_once_delivery')?.['type']).toBe(ref('bool'));
@@ -630,10 +630,10 @@ describe('terraform/', () => {
 
   describe('config', () => {
     it('names Pub/Sub, Firestore and BigQuery resources as the config defaults do', () => {
-      expect(local('topic_name')).toBe(DEFAULTS.pubsubTopic);
-      expect(local('dead_letter_subscription_name')).toBe(DEFAULTS.pubsubDeadLetterSubscription);
-      expect(local('firestore_collection')).toBe(DEFAULTS.firestoreCollection);
-      expect(local('dataset_id')).toBe(DEFAULTS.bigqueryDataset);
+      expect(local('topic_name')).toBe(DEFAULTS.gcp.pubsub.topic);
+      expect(local('dead_letter_subscription_name')).toBe(DEFAULTS.gcp.pubsub.deadLetterSubscription);
+      expect(local('firestore_collection')).toBe(DEFAULTS.gcp.firestore.collection);
+      expect(local('dataset_id')).toBe(DEFAULTS.gcp.bigquery.dataset);
       expect(variableDefault('firestore_database_id')).toBe('(default)');
     });
 
@@ -738,9 +738,12 @@ describe('terraform/', () => {
       expect(config.backend).toBe('gcp');
       expect(config.gcp).toMatchObject({
         projectId: 'my-project-123456',
-        pubsub: { topic: DEFAULTS.pubsubTopic, deadLetterSubscription: DEFAULTS.pubsubDeadLetterSubscription },
-        firestore: { databaseId: '(default)', collection: DEFAULTS.firestoreCollection },
-        bigquery: { dataset: DEFAULTS.bigqueryDataset, location: 'US' },
+        pubsub: {
+          topic: DEFAULTS.gcp.pubsub.topic,
+          deadLetterSubscription: DEFAULTS.gcp.pubsub.deadLetterSubscription,
+        },
+        firestore: { databaseId: '(default)', collection: DEFAULTS.gcp.firestore.collection },
+        bigquery: { dataset: DEFAULTS.gcp.bigquery.dataset, location: 'US' },
       });
       expect(config.loader).toMatchObject({
         host: '0.0.0.0',
@@ -766,7 +769,7 @@ describe('terraform/', () => {
       expect(loader['auth']).toBeUndefined();
       expect(loader['pull']).toEqual({
         batchMaxMessages: 1000,
-        subscription: DEFAULTS.pubsubLoaderSubscription,
+        subscription: DEFAULTS.loader.pull.subscription,
         exactlyOnce: true,
       });
       expect(local('managed_pull')).toEqual({
@@ -781,7 +784,7 @@ describe('terraform/', () => {
         port: 8080,
         delivery: 'pull',
         groupCommitMaxRows: 250,
-        pull: { subscription: DEFAULTS.pubsubLoaderSubscription, batchMaxMessages: 1000, exactlyOnce: true },
+        pull: { subscription: DEFAULTS.loader.pull.subscription, batchMaxMessages: 1000, exactlyOnce: true },
       });
       expect(config.loader.auth).toBeUndefined();
     });

@@ -3,6 +3,7 @@ import { DEFAULTS } from '@changefeed/shared/config';
 import type { Clock } from '@changefeed/shared/ports';
 import { ValidationError } from '@changefeed/shared/errors';
 import { configCheck } from './commands/config-check';
+import { configSchemaCommand } from './commands/config-schema';
 import { demoApiCommand } from './commands/demo-api';
 import { dlqListCommand, dlqPeekCommand, dlqReplayCommand, type DlqFlags, type ReplayFlags } from './commands/dlq';
 import { gcpSetupCommand } from './commands/gcp-setup';
@@ -84,20 +85,20 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   const demoOptions = (cmd: Command, portFlag: string): Command =>
     cmd
       .addOption(
-        new Option(`${portFlag} <port>`, 'demo API port').argParser(port(portFlag)).default(DEFAULTS.demoApiPort),
+        new Option(`${portFlag} <port>`, 'demo API port').argParser(port(portFlag)).default(DEFAULTS.demoApi.port),
       )
       .addOption(
         new Option('--carts <n>', 'carts at start')
           .argParser(integer('--carts', 0, 10_000_000))
-          .default(DEFAULTS.demoCarts),
+          .default(DEFAULTS.demoApi.carts),
       )
       .addOption(
         new Option('--changes-per-second <r>', 'cart creations, updates and deletions per second')
           .argParser(rate)
-          .default(DEFAULTS.demoChangesPerSecond),
+          .default(DEFAULTS.demoApi.changesPerSecond),
       )
       .addOption(
-        new Option('--seed <s>', 'random seed').argParser(integer('--seed', 0, 2 ** 31)).default(DEFAULTS.demoSeed),
+        new Option('--seed <s>', 'random seed').argParser(integer('--seed', 0, 2 ** 31)).default(DEFAULTS.demoApi.seed),
       );
 
   demoOptions(
@@ -130,14 +131,19 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       code = await runCommand(o, ctx);
     });
 
-  program
-    .command('config')
-    .description('configuration tools')
+  const config = program.command('config').description('configuration tools');
+  config
     .command('check')
     .description('validate a config file; prints every problem as file:line:col: path: message')
     .argument('<file>', 'config file (YAML)')
     .action(async (file: string) => {
       code = await configCheck(file, ctx);
+    });
+  config
+    .command('schema')
+    .description("print the config file's JSON Schema, for editors (completion, descriptions, checks as you type)")
+    .action(() => {
+      code = configSchemaCommand(ctx);
     });
 
   program
@@ -219,13 +225,13 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     dlq
       .command('list')
       .description('dead letters as a table (event id, type, source, entity, attempts, failures, last error)'),
-    String(DEFAULTS.dlqListLimit),
+    String(DEFAULTS.dlq.listLimit),
   ).action(async (o: DlqOptions) => {
     code = await dlqListCommand({ ...o, filter: o.filter ?? [] }, ctx);
   });
   dlqOptions(
     dlq.command('peek').description('everything about the oldest dead letters: attributes and data'),
-    String(DEFAULTS.dlqPeekLimit),
+    String(DEFAULTS.dlq.peekLimit),
   ).action(async (o: DlqOptions) => {
     code = await dlqPeekCommand({ ...o, filter: o.filter ?? [] }, ctx);
   });

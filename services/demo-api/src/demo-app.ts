@@ -63,11 +63,11 @@ class BadRequest extends Error {}
 export function buildDemoApi(options: DemoApiOptions = {}): DemoApi {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createSilentLogger();
-  const seed = options.seed ?? DEFAULTS.demoSeed;
-  const store = new DemoStore({ seed, carts: options.carts ?? DEFAULTS.demoCarts, clock });
+  const seed = options.seed ?? DEFAULTS.demoApi.seed;
+  const store = new DemoStore({ seed, carts: options.carts ?? DEFAULTS.demoApi.carts, clock });
   const mutator = new DemoMutator(store, {
     seed,
-    changesPerSecond: options.changesPerSecond ?? DEFAULTS.demoChangesPerSecond,
+    changesPerSecond: options.changesPerSecond ?? DEFAULTS.demoApi.changesPerSecond,
     clock,
     logger,
   });

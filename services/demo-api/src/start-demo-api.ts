@@ -3,7 +3,7 @@ import { listen } from '@changefeed/shared/http';
 import { buildDemoApi, type DemoApi, type DemoApiOptions } from './demo-app';
 
 export interface StartDemoApiOptions extends DemoApiOptions {
-  /** 0 picks a free port; DEFAULTS.demoApiPort (8787, what the example config points at) when absent. */
+  /** 0 picks a free port; DEFAULTS.demoApi.port (8787, what the example config points at) when absent. */
   readonly port?: number;
   readonly host?: string;
 }
@@ -20,7 +20,7 @@ export interface RunningDemoApi extends DemoApi {
 export async function startDemoApi(options: StartDemoApiOptions = {}): Promise<RunningDemoApi> {
   const api = buildDemoApi(options);
   const server = await listen(api.app, {
-    port: options.port ?? DEFAULTS.demoApiPort,
+    port: options.port ?? DEFAULTS.demoApi.port,
     host: options.host ?? '127.0.0.1',
   });
   api.mutator.start();

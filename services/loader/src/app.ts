@@ -62,7 +62,7 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
   const load = createBatchLoader({ sink: deps.rowSink, clock, logger: deps.logger });
   const batcher = new MessageBatcher(load, {
     maxMessages: config.groupCommitMaxRows,
-    maxDelayMs: config.groupCommitMaxDelay,
+    maxDelayMs: config.groupCommitMaxDelay.totalOf('millisecond'),
     clock,
   });
   const handle = createPushHandler({ batcher, logger: deps.logger });

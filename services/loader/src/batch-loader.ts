@@ -20,7 +20,7 @@ export interface BatchLoaderDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   /**
-   * How much of a rejected message's data `_rejected` keeps; `DEFAULTS.rejectedPayloadMaxBytes`.
+   * How much of a rejected message's data `_rejected` keeps; `DEFAULTS.loader.rejectedPayloadMaxBytes`.
    * Enough to see what was sent and replay a typical message by hand, while a 10 MB garbage body
    * cannot bloat the rejects table.
    */
@@ -72,7 +72,7 @@ export type BatchLoader = (messages: readonly LoaderMessage[]) => Promise<Messag
  */
 export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
   const log = deps.logger.child({ component: 'batch-loader' });
-  const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? DEFAULTS.rejectedPayloadMaxBytes;
+  const maxPayloadBytes = deps.rejectedPayloadMaxBytes ?? DEFAULTS.loader.rejectedPayloadMaxBytes;
 
   function rejectedRow(message: LoaderMessage, receivedAt: Date, reason: string): RejectedRow {
     const data = 'unreadable' in message ? message.payload : (message.rejectedPayload ?? message.data);

@@ -65,7 +65,7 @@ export class BatchScheduler {
         this.deps.logger.error('batch run crashed', { source: source.name, error: errorMessage(e) });
       }
       try {
-        await this.deps.clock.sleep(source.pollInterval, signal);
+        await this.deps.clock.sleep(source.pollInterval.totalOf('millisecond'), signal);
       } catch {
         break;
       }

@@ -81,7 +81,7 @@ export async function openPoller(
       config.sources,
       {
         holder: leaseHolder(),
-        leaseTtlMs: config.poller.leaseTtl,
+        leaseTtlMs: config.poller.leaseTtl.totalOf('millisecond'),
         publishBatchSize: config.poller.publishBatchSize,
       },
     );

@@ -53,7 +53,7 @@ export interface PollCycleOptions {
    */
   readonly signal?: AbortSignal;
   readonly newRunId?: () => string;
-  /** See DEFAULTS.deletionGuardMinEntities. */
+  /** See DEFAULTS.source.deletionGuardMinEntities. */
   readonly deletionGuardMinEntities?: number;
 }
 
@@ -207,7 +207,7 @@ export async function runPollCycle(
           assertDeletionsPlausible(counts.deleted, snapshot.entries, {
             source: source.name,
             maxDeletedShare: source.maxDeletedShare,
-            minEntities: options.deletionGuardMinEntities ?? DEFAULTS.deletionGuardMinEntities,
+            minEntities: options.deletionGuardMinEntities ?? DEFAULTS.source.deletionGuardMinEntities,
           });
         } catch (e: unknown) {
           refusal = e instanceof Error ? e : new Error(String(e));

@@ -148,7 +148,10 @@ export class Poller {
         } catch (e: unknown) {
           logger.error('could not take the lease on the source', { error: e });
         }
-        if (lease === null) logger.debug('source is leased by another poller', { pollIntervalMs: source.pollInterval });
+        if (lease === null)
+          logger.debug('source is leased by another poller', {
+            pollIntervalMs: source.pollInterval.totalOf('millisecond'),
+          });
       }
       if (lease !== null) {
         const result = await this.cycle(source, lease, signal);
@@ -159,7 +162,7 @@ export class Poller {
       }
       const elapsed = this.deps.clock.now().getTime() - startedAt;
       try {
-        await this.deps.clock.sleep(Math.max(0, source.pollInterval - elapsed), signal);
+        await this.deps.clock.sleep(Math.max(0, source.pollInterval.totalOf('millisecond') - elapsed), signal);
       } catch {
         break;
       }

@@ -12,9 +12,9 @@ export interface CurrentOptions {
 
 /** What `sources[].current` defaults to. */
 export const DEFAULT_CURRENT_OPTIONS: CurrentOptions = {
-  mode: DEFAULTS.currentMode,
-  maxStalenessMs: DEFAULTS.currentMaxStalenessMs,
-  compactEveryMs: DEFAULTS.currentCompactEveryMs,
+  mode: DEFAULTS.source.current.mode,
+  maxStalenessMs: DEFAULTS.source.current.maxStaleness.totalOf('millisecond'),
+  compactEveryMs: DEFAULTS.source.current.compactEvery.totalOf('millisecond'),
 };
 
 /** Each source's `current` settings, by the table it writes; a table no source names gets the defaults. */
@@ -22,7 +22,11 @@ export function currentOptionsByTable(config: Pick<Config, 'sources'>): (table: 
   const byTable = new Map<string, CurrentOptions>(
     config.sources.map((s) => [
       s.table,
-      { mode: s.current.mode, maxStalenessMs: s.current.maxStaleness, compactEveryMs: s.current.compactEvery },
+      {
+        mode: s.current.mode,
+        maxStalenessMs: s.current.maxStaleness.totalOf('millisecond'),
+        compactEveryMs: s.current.compactEvery.totalOf('millisecond'),
+      },
     ]),
   );
   return (table) => byTable.get(table) ?? DEFAULT_CURRENT_OPTIONS;

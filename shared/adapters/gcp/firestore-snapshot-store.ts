@@ -115,11 +115,11 @@ export class FirestoreSnapshotStore implements SnapshotStore {
       throw invalidStoreOption('collection', `a collection path (${errorMessage(e)})`);
     }
     this.clock = options.clock ?? systemClock;
-    this.maxEntries = options.entitiesPerBucket ?? DEFAULTS.firestoreEntitiesPerBucket;
+    this.maxEntries = options.entitiesPerBucket ?? DEFAULTS.gcp.firestore.entitiesPerBucket;
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 2) {
       throw invalidStoreOption('entitiesPerBucket', `an integer of at least 2, got ${this.maxEntries}`);
     }
-    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULTS.firestoreMaxBucketBytes;
+    this.maxBucketBytes = options.maxBucketBytes ?? DEFAULTS.gcp.firestore.maxBucketBytes;
     if (!Number.isSafeInteger(this.maxBucketBytes) || this.maxBucketBytes < 16 * 1024) {
       throw invalidStoreOption('maxBucketBytes', `an integer of at least 16384, got ${this.maxBucketBytes}`);
     }

@@ -130,7 +130,7 @@ export function createPubSubPublisher(
     batching: {
       maxMessages: publish.batchMaxMessages,
       maxBytes: publish.batchMaxBytes,
-      maxMilliseconds: publish.batchMaxDelay,
+      maxMilliseconds: publish.batchMaxDelay.totalOf('millisecond'),
     },
     flowControl: {
       maxOutstandingMessages: publish.maxOutstandingMessages,
@@ -163,7 +163,7 @@ export function createPullConsumer(
   });
   return new PubSubPullConsumer(subscription, consume, {
     batchMaxMessages: settings.batchMaxMessages,
-    batchMaxDelayMs: settings.batchMaxDelay,
+    batchMaxDelayMs: settings.batchMaxDelay.totalOf('millisecond'),
     exactlyOnce: settings.exactlyOnce,
     logger,
   });
@@ -179,7 +179,7 @@ export interface PubSubDeadLetterTarget {
   /** Says where a bad name came from in the error, e.g. `--subscription` or `gcp.pubsub.topic`. */
   readonly subscriptionSetting: string;
   readonly topicSetting: string;
-  /** See DEFAULTS.deadLetterPullTimeoutMs. */
+  /** See DEFAULTS.gcp.pubsub.deadLetterPullTimeout. */
   readonly pullTimeoutMs?: number;
 }
 

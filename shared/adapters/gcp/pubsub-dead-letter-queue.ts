@@ -33,11 +33,11 @@ export interface PubSubDeadLetterQueueOptions {
 }
 
 export const PUBSUB_DEAD_LETTER_DEFAULTS = {
-  /** Why these values: DEFAULTS.deadLetterPullTimeoutMs and deadLetterMaxScanMessages. */
-  pullTimeoutMs: DEFAULTS.deadLetterPullTimeoutMs,
+  /** Why these values: DEFAULTS.gcp.pubsub.deadLetterPullTimeout and deadLetterMaxScanMessages. */
+  pullTimeoutMs: DEFAULTS.gcp.pubsub.deadLetterPullTimeout.totalOf('millisecond'),
   /** The API's maximum per Pull request. */
   maxMessagesPerPull: 1000,
-  maxScanMessages: DEFAULTS.deadLetterMaxScanMessages,
+  maxScanMessages: DEFAULTS.gcp.pubsub.deadLetterMaxScanMessages,
   /** Ack ids per Acknowledge / ModifyAckDeadline request, well under the 512 KB request limit. */
   maxAckIdsPerRequest: 1000,
 } as const;

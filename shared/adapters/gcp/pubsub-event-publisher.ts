@@ -22,17 +22,17 @@ export interface PubSubPublisherOptions {
 /** The publisher's tunables; the reasons for each value are in DEFAULTS. */
 export const PUBSUB_PUBLISH_DEFAULTS = {
   batching: {
-    maxMessages: DEFAULTS.pubsubBatchMaxMessages,
-    maxBytes: DEFAULTS.pubsubBatchMaxBytes,
-    maxMilliseconds: DEFAULTS.pubsubBatchMaxDelayMs,
+    maxMessages: DEFAULTS.gcp.pubsub.publish.batchMaxMessages,
+    maxBytes: DEFAULTS.gcp.pubsub.publish.batchMaxBytes,
+    maxMilliseconds: DEFAULTS.gcp.pubsub.publish.batchMaxDelay.totalOf('millisecond'),
   },
   flowControl: {
     /**
      * The client's own publisher flow control only applies to `topic.flowControlled()`, which reports
      * no per-message outcome, so this adapter enforces it.
      */
-    maxOutstandingMessages: DEFAULTS.pubsubMaxOutstandingMessages,
-    maxOutstandingBytes: DEFAULTS.pubsubMaxOutstandingBytes,
+    maxOutstandingMessages: DEFAULTS.gcp.pubsub.publish.maxOutstandingMessages,
+    maxOutstandingBytes: DEFAULTS.gcp.pubsub.publish.maxOutstandingBytes,
   },
 } as const;
 

@@ -35,8 +35,8 @@ export const PushAuthReason = {
 } as const;
 export type PushAuthReason = (typeof PushAuthReason)[keyof typeof PushAuthReason];
 
-/** How far the token's times may be off from our clock (why this much: DEFAULTS.pushTokenClockSkewMs). */
-export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.pushTokenClockSkewMs;
+/** How far the token's times may be off from our clock (why this much: DEFAULTS.loader.pushTokenClockSkew). */
+export const PUSH_TOKEN_CLOCK_SKEW_MS = DEFAULTS.loader.pushTokenClockSkew.totalOf('millisecond');
 
 /** Tokens that expire further ahead than this are refused, as google-auth-library's verifier does. */
 export const PUSH_TOKEN_MAX_LIFETIME_MS = 24 * 60 * 60 * 1000;

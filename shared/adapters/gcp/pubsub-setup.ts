@@ -109,8 +109,20 @@ export function pubSubResourcePlan(config: Config, projectId: string, options: P
             MAX_DELIVERY_ATTEMPTS,
             '',
           ),
-          minBackoffSeconds: within('bus.minBackoff', Math.round(config.bus.minBackoff / 1000), 0, MAX_BACKOFF_S, ' s'),
-          maxBackoffSeconds: within('bus.maxBackoff', Math.round(config.bus.maxBackoff / 1000), 0, MAX_BACKOFF_S, ' s'),
+          minBackoffSeconds: within(
+            'bus.minBackoff',
+            Math.round(config.bus.minBackoff.totalOf('second')),
+            0,
+            MAX_BACKOFF_S,
+            ' s',
+          ),
+          maxBackoffSeconds: within(
+            'bus.maxBackoff',
+            Math.round(config.bus.maxBackoff.totalOf('second')),
+            0,
+            MAX_BACKOFF_S,
+            ' s',
+          ),
           exactlyOnce: pull.exactlyOnce,
         }
       : undefined;

@@ -33,7 +33,7 @@ export interface BatchDelivery {
   readonly batchSize: number;
 }
 
-/** How the local bus stores, delivers and gives up; see DEFAULTS.bus* for the usual values. */
+/** How the local bus stores, delivers and gives up; see DEFAULTS.bus for the usual values. */
 export interface LocalBusOptions {
   /** SQLite file of the queue and the dead letters; ':memory:' for a bus that dies with the process. */
   readonly file: string;
@@ -55,7 +55,7 @@ export interface LocalBusOptions {
   readonly concurrency: number;
   /** A push with no answer after this long counts as failed (and is aborted). */
   readonly ackDeadlineMs: number;
-  /** How often the dispatcher looks for due messages when nothing woke it; DEFAULTS.busIdlePollMs. */
+  /** How often the dispatcher looks for due messages when nothing woke it; DEFAULTS.bus.idlePoll. */
   readonly idlePollMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -116,7 +116,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
     private readonly store: LocalBusStore,
     private readonly pusher: HttpPushClient | undefined,
   ) {
-    this.idlePollMs = options.idlePollMs ?? DEFAULTS.busIdlePollMs;
+    this.idlePollMs = options.idlePollMs ?? DEFAULTS.bus.idlePoll.totalOf('millisecond');
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? createLogger('local-bus');
     this.random = options.random ?? Math.random;

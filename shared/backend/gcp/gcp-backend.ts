@@ -81,7 +81,7 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
               topic: names.topic ?? config.gcp.pubsub.topic,
               subscriptionSetting,
               topicSetting,
-              pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout,
+              pullTimeoutMs: config.gcp.pubsub.deadLetterPullTimeout.totalOf('millisecond'),
             },
             env['PUBSUB_EMULATOR_HOST'],
             logger,

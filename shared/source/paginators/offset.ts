@@ -18,7 +18,7 @@ export const offsetPaginator = definePaginator({
       .number()
       .int()
       .positive()
-      .default(DEFAULTS.offsetPageSize)
+      .default(DEFAULTS.source.pagination.pageSize)
       .meta({ description: 'Records asked for per page.' }),
   },
   create: ({ offsetParam, limitParam, limit }) => {

@@ -17,7 +17,7 @@ export const pagePaginator = definePaginator({
       .number()
       .int()
       .positive()
-      .default(DEFAULTS.offsetPageSize)
+      .default(DEFAULTS.source.pagination.pageSize)
       .meta({ description: 'Records per page: a page with fewer is the last one.' }),
     firstPage: z.number().int().nonnegative().default(1).meta({ description: 'The number of the first page.' }),
   },

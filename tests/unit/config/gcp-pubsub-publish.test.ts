@@ -1,4 +1,4 @@
-import { DEFAULTS, parseConfig } from '@changefeed/shared/config';
+import { DEFAULTS, Duration, parseConfig } from '@changefeed/shared/config';
 import { issuesOf } from '../../support/config-issues';
 
 const SOURCE = `sources:
@@ -14,11 +14,11 @@ describe('gcp.pubsub.publish', () => {
     const config = parseConfig(SOURCE, 'minimal.yaml');
 
     expect(config.gcp.pubsub.publish).toEqual({
-      batchMaxMessages: DEFAULTS.pubsubBatchMaxMessages,
-      batchMaxBytes: DEFAULTS.pubsubBatchMaxBytes,
-      batchMaxDelay: DEFAULTS.pubsubBatchMaxDelayMs,
-      maxOutstandingMessages: DEFAULTS.pubsubMaxOutstandingMessages,
-      maxOutstandingBytes: DEFAULTS.pubsubMaxOutstandingBytes,
+      batchMaxMessages: DEFAULTS.gcp.pubsub.publish.batchMaxMessages,
+      batchMaxBytes: DEFAULTS.gcp.pubsub.publish.batchMaxBytes,
+      batchMaxDelay: DEFAULTS.gcp.pubsub.publish.batchMaxDelay,
+      maxOutstandingMessages: DEFAULTS.gcp.pubsub.publish.maxOutstandingMessages,
+      maxOutstandingBytes: DEFAULTS.gcp.pubsub.publish.maxOutstandingBytes,
     });
   });
 
@@ -39,11 +39,11 @@ describe('gcp.pubsub.publish', () => {
     expect(config.gcp.pubsub.publish).toEqual({
       batchMaxMessages: 100,
       batchMaxBytes: 1_048_576,
-      batchMaxDelay: 50,
+      batchMaxDelay: Duration.from({ millis: 50 }),
       maxOutstandingMessages: 2000,
       maxOutstandingBytes: 134_217_728,
     });
-    expect(config.gcp.pubsub.topic).toBe(DEFAULTS.pubsubTopic);
+    expect(config.gcp.pubsub.topic).toBe(DEFAULTS.gcp.pubsub.topic);
   });
 
   it("names the key, its line and the limit for a value beyond Pub/Sub's or not a number of the right kind", () => {

@@ -1,4 +1,4 @@
-import { parseConfig } from '@changefeed/shared/config';
+import { Duration, parseConfig } from '@changefeed/shared/config';
 import { issuesOf } from '../../support/config-issues';
 
 describe('parseConfig', () => {
@@ -19,14 +19,21 @@ describe('parseConfig', () => {
     expect(source).toMatchObject({
       name: 'carts',
       coldStart: 'emit',
-      pollInterval: 30_000,
+      pollInterval: Duration.from({ seconds: 30 }),
       auth: { type: 'none' },
-      request: { method: 'GET', pagination: { type: 'none' }, timeout: 30_000, maxAttempts: 5, headers: {}, query: {} },
+      request: {
+        method: 'GET',
+        pagination: { type: 'none' },
+        timeout: Duration.from({ seconds: 30 }),
+        maxAttempts: 5,
+        headers: {},
+        query: {},
+      },
     });
     expect(source?.request.recordsPath).toBeUndefined();
     expect(config.loader.groupCommitMaxRows).toBe(500);
     expect(config.bus.maxDeliveryAttempts).toBe(5);
-    expect(config.bus.minBackoff).toBe(10_000);
+    expect(config.bus.minBackoff.totalOf('second')).toBe(10);
   });
 
   it('keeps _current by change data capture with a 15 minute max staleness unless the source says otherwise', () => {
@@ -47,8 +54,8 @@ describe('parseConfig', () => {
       'current.yaml',
     );
     expect(config.sources.map((s) => s.current)).toEqual([
-      { mode: 'cdc', maxStaleness: 900_000, compactEvery: 60_000 },
-      { mode: 'merge', maxStaleness: 0, compactEvery: 300_000 },
+      { mode: 'cdc', maxStaleness: Duration.from({ minutes: 15 }), compactEvery: Duration.from({ minutes: 1 }) },
+      { mode: 'merge', maxStaleness: Duration.from({}), compactEvery: Duration.from({ minutes: 5 }) },
     ]);
     expect(
       issuesOf(`sources:
@@ -82,8 +89,8 @@ describe('parseConfig', () => {
       'c.yaml',
     );
     const source = config.sources[0];
-    expect(source?.pollInterval).toBe(300_000);
-    expect(source?.request.timeout).toBe(2500);
+    expect(source?.pollInterval.totalOf('millisecond')).toBe(300_000);
+    expect(source?.request.timeout.totalOf('millisecond')).toBe(2500);
     expect(source?.request.pagination).toEqual({
       type: 'offset',
       limit: 50,

@@ -82,7 +82,7 @@ describe('codeMentionsIn', () => {
 });
 
 describe('the README error-code table', () => {
-  it('is the rendering of the catalogue (rewrite it with `node scripts/render-error-codes.mjs`)', () => {
+  it('is the rendering of the catalogue (rewrite it with `npm run docs`)', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     expect(errorCodeTableIn(readme)).toBe(renderErrorCodeTable());
   });

@@ -42,7 +42,7 @@ const FAILURES_SHOWN = 20;
 /** `changefeed dlq list`: the dead letters as a table, or JSON lines. */
 export function dlqListCommand(flags: DlqFlags, ctx: DlqContext): Promise<ExitCode> {
   return showLetters('list', flags, ctx, {
-    defaultLimit: DEFAULTS.dlqListLimit,
+    defaultLimit: DEFAULTS.dlq.listLimit,
     json: letterJson,
     text: (letters) => renderRows(letters.map(letterRow), false),
   });
@@ -51,7 +51,7 @@ export function dlqListCommand(flags: DlqFlags, ctx: DlqContext): Promise<ExitCo
 /** `changefeed dlq peek`: everything about the first dead letters, data and attributes included. */
 export function dlqPeekCommand(flags: DlqFlags, ctx: DlqContext): Promise<ExitCode> {
   return showLetters('peek', flags, ctx, {
-    defaultLimit: DEFAULTS.dlqPeekLimit,
+    defaultLimit: DEFAULTS.dlq.peekLimit,
     json: letterDetailJson,
     text: (letters) => letters.map(letterDetailText).join('\n'),
   });

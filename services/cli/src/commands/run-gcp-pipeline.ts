@@ -70,7 +70,7 @@ export async function runGcpPipeline(
     if (options.once) {
       const summary = await pipeline.runOnce({
         signal: ctx.signal,
-        leaseWaitMs: config.poller.leaseTtl + 5_000,
+        leaseWaitMs: config.poller.leaseTtl.totalOf('millisecond') + 5_000,
         drainTimeoutMs: GCP_ONCE_DRAIN_TIMEOUT_MS,
       });
       // The summary comes after close(): only then are the acks flushed.

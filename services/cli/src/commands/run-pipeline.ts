@@ -96,7 +96,10 @@ async function runWithLogger(
   try {
     control = await ControlServer.start(layout.dir, (sql) => pipeline.warehouse.query(sql));
     if (options.once) {
-      const summary = await pipeline.runOnce({ signal: ctx.signal, leaseWaitMs: config.poller.leaseTtl + 5_000 });
+      const summary = await pipeline.runOnce({
+        signal: ctx.signal,
+        leaseWaitMs: config.poller.leaseTtl.totalOf('millisecond') + 5_000,
+      });
       ctx.stdout.write(formatSummary(summary, layout));
       return summary.failed ? Exit.failed : Exit.ok;
     }

@@ -62,7 +62,7 @@ const FATAL_FAILURE = /\.(NOT_FOUND|PERMISSION_DENIED|CLOSED)$/;
 export async function replayLetters(deps: ReplayDeps, options: ReplayOptions): Promise<ReplayResult> {
   const { queue, publisher, clock, signal } = deps;
   const { letters, ratePerSecond } = options;
-  const maxBatch = options.batchSize ?? DEFAULTS.dlqReplayBatchSize;
+  const maxBatch = options.batchSize ?? DEFAULTS.dlq.replayBatchSize;
   // With a rate, a step carries about one second's worth, and steps are spaced to keep the average.
   const batchSize = ratePerSecond === undefined ? maxBatch : Math.max(1, Math.min(maxBatch, Math.floor(ratePerSecond)));
   const limiter = ratePerSecond === undefined ? undefined : new RateLimiter(ratePerSecond / batchSize, clock);

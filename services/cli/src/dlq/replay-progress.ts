@@ -18,7 +18,7 @@ export interface ReplayProgress {
 export function startReplayProgress(
   stdout: CliIo['stdout'],
   total: number,
-  plainIntervalMs: number = DEFAULTS.dlqPlainProgressMs,
+  plainIntervalMs: number = DEFAULTS.dlq.plainProgressInterval.totalOf('millisecond'),
 ): ReplayProgress {
   const tty = stdout.isTTY === true;
   const bar = new SingleBar({
