@@ -8,3 +8,5 @@ export * from './json-schema';
 export * from './config-docs';
 export * from './generated-blocks';
 export * from './markdown-table';
+export * from './required-env';
+export * from './config-problem';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { AppError, ValidationError, errorMessage, type ValidationIssue } from '../errors';
-import { validationIssue } from '../errors/zod-issues';
+import { formatIssuePath, validationIssue } from '../errors/zod-issues';
+import { missingEnv, type EnvReferenceOptions } from './required-env';
 import { configSchema, type Config } from './schema';
 
 /** A config problem with the place it was found, ready to print as `file:line:col: path: message`. */
@@ -9,6 +10,18 @@ export interface ConfigIssue extends ValidationIssue {
   readonly file: string;
   readonly line: number;
   readonly column: number;
+  /** Set when the problem is an environment variable the config names that is unset or empty. */
+  readonly variable?: string;
+}
+
+/** How a config is checked besides its own text. */
+export interface ConfigLoadOptions extends EnvReferenceOptions {
+  /**
+   * When given, every environment variable the config names (see envReferences) must be set in
+   * it: one that is unset or empty is a ConfigError at the key that names it, listed with the
+   * file's other problems. Absent: the file alone is checked (`config check --no-env`).
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export class ConfigError extends ValidationError {
@@ -49,8 +62,11 @@ function nodeAt(root: YamlNode | null, path: readonly PropertyKey[]): YamlNode |
   return node;
 }
 
-/** Parses and validates config text. Throws ConfigError listing every problem with its place. */
-export function parseConfig(text: string, file: string): Config {
+/**
+ * Parses and validates config text, and with `options.env` the variables it names. Throws
+ * ConfigError listing every problem with its place.
+ */
+export function parseConfig(text: string, file: string, options: ConfigLoadOptions = {}): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -68,23 +84,47 @@ export function parseConfig(text: string, file: string): Config {
       }),
     );
   }
+  const place = (path: readonly PropertyKey[]): { line: number; column: number } => {
+    const pos = lineCounter.linePos(nodeAt(doc.contents, path)?.range?.[0] ?? 0);
+    return { line: pos.line, column: pos.col };
+  };
   const result = configSchema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue): ConfigIssue => {
-    const node = nodeAt(doc.contents, issue.path);
-    const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
-    return { file, line: pos.line, column: pos.col, ...validationIssue(issue) };
-  });
-  throw new ConfigError(file, issues);
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.map((issue): ConfigIssue => ({ file, ...place(issue.path), ...validationIssue(issue) })),
+    );
+  }
+  if (options.env === undefined) return result.data;
+  const missing = missingEnv(result.data, options.env, options);
+  if (missing.length === 0) return result.data;
+  throw new ConfigError(
+    file,
+    missing.map((ref): ConfigIssue => ({
+      file,
+      ...place(ref.path),
+      path: formatIssuePath(ref.path),
+      message: ref.unsetMessage,
+      variable: ref.variable,
+    })),
+  );
 }
 
-/** Reads and validates a config file from a local path. */
-export async function loadConfig(file: string): Promise<Config> {
-  let text: string;
+/** Reads and validates a config file from a local path (see parseConfig for `options`). */
+export async function loadConfig(file: string, options: ConfigLoadOptions = {}): Promise<Config> {
+  return parseConfig(await readConfigFile(file), file, options);
+}
+
+/** The text of a local config file; a file that is not there says so in those words, not as ENOENT. */
+export async function readConfigFile(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (e: unknown) {
-    throw new AppError('CONFIG.UNREADABLE', `cannot read config file ${file}: ${errorMessage(e)}`, { cause: e });
+    const missing = (e as { code?: unknown }).code === 'ENOENT';
+    throw new AppError(
+      'CONFIG.UNREADABLE',
+      `cannot read config file ${file}: ${missing ? 'there is no such file' : errorMessage(e)}`,
+      { cause: e },
+    );
   }
-  return parseConfig(text, file);
 }

@@ -1,4 +1,5 @@
 import winston from 'winston';
+export { logProcessWarnings } from './process-warnings';
 
 /**
  * JSON lines that Cloud Logging parses into structured entries: `severity` instead of winston's

@@ -1,8 +1,8 @@
 import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
 import { openServiceBackend } from '@changefeed/shared/backend';
-import { parseServiceEnv } from '@changefeed/shared/config';
+import { isConfigProblem, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
-import { createLogger } from '@changefeed/shared/log';
+import { createLogger, logProcessWarnings } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { createSourceClient } from '@changefeed/shared/source';
 import { runBatchJob } from './batch-job';
@@ -15,7 +15,10 @@ import { runBatchJob } from './batch-job';
 async function main(): Promise<void> {
   const env = parseServiceEnv({ PORT: '8080', ...process.env });
   const logger = createLogger('batch', { level: env.LOG_LEVEL });
-  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
+  logProcessWarnings(process, logger);
+  // The variables its batch sources' auth names are checked here, so an unset one fails the
+  // execution at once with its place in the file (exit 2), before anything is opened.
+  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG, { env: process.env, sourceModes: ['batch'] });
   const backend = await openServiceBackend(
     { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
     'batch',
@@ -44,5 +47,6 @@ main().catch((e: unknown) => {
   process.stderr.write(
     `${JSON.stringify({ severity: 'ERROR', component: 'batch', message: `failed: ${errorMessage(e)}` })}\n`,
   );
-  process.exit(1);
+  // 2 for a config that cannot work (file, environment, project), as the CLI does; 1 otherwise.
+  process.exit(isConfigProblem(e) ? 2 : 1);
 });

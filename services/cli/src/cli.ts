@@ -134,10 +134,13 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
-    .description('validate a config file; prints every problem as file:line:col: path: message')
+    .description(
+      'validate a config file and that the environment variables it names are set; prints every problem as file:line:col: path: message',
+    )
     .argument('<file>', 'config file (YAML)')
-    .action(async (file: string) => {
-      code = await configCheck(file, ctx);
+    .option('--no-env', 'check the file alone, not the environment (for CI, which lints without the secrets)')
+    .action(async (file: string, o: { env: boolean }) => {
+      code = await configCheck(file, o, ctx);
     });
   config
     .command('schema')

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { FAILPOINTS, failpointHook, parseFailpoints } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
+import { createLogger, logProcessWarnings } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { runCli } from './cli';
 
@@ -9,6 +10,9 @@ import { runCli } from './cli';
  * one exits at once), runs the command and exits with its code.
  */
 async function main(): Promise<void> {
+  // A library's process warning (gcp-metadata's MetadataLookupWarning, a deprecation) is a JSON
+  // line on stderr like the pipeline's own warnings, not Node's plain-text print.
+  logProcessWarnings(process, createLogger('changefeed', { stream: process.stderr, level: 'warn' }));
   let afterPublish: (() => void) | undefined;
   let afterReplayPublish: (() => void) | undefined;
   let afterAppend: (() => void) | undefined;

@@ -1,9 +1,9 @@
 import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
 import { openServiceBackend } from '@changefeed/shared/backend';
-import { parseServiceEnv } from '@changefeed/shared/config';
+import { isConfigProblem, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
-import { createLogger } from '@changefeed/shared/log';
+import { createLogger, logProcessWarnings } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { buildLoaderApp } from './app';
 import { openPullLoader } from './pull-loader';
@@ -15,6 +15,7 @@ import { openPullLoader } from './pull-loader';
 async function main(): Promise<void> {
   const env = parseServiceEnv(process.env);
   const logger = createLogger('loader', { level: env.LOG_LEVEL });
+  logProcessWarnings(process, logger);
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
   const backend = await openServiceBackend(
     { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
@@ -71,5 +72,6 @@ main().catch((e: unknown) => {
   process.stderr.write(
     `${JSON.stringify({ severity: 'ERROR', component: 'loader', message: `cannot start: ${errorMessage(e)}` })}\n`,
   );
-  process.exit(1);
+  // 2 for a config that cannot work (file, environment, project), as the CLI does; 1 otherwise.
+  process.exit(isConfigProblem(e) ? 2 : 1);
 });

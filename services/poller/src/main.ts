@@ -1,9 +1,15 @@
 import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
 import { openServiceBackend } from '@changefeed/shared/backend';
-import { FAILPOINTS, failpointHook, parseFailpoints, parseServiceEnv } from '@changefeed/shared/config';
+import {
+  FAILPOINTS,
+  failpointHook,
+  isConfigProblem,
+  parseFailpoints,
+  parseServiceEnv,
+} from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
-import { createLogger } from '@changefeed/shared/log';
+import { createLogger, logProcessWarnings } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { buildPollerApp } from './app';
 import { openPoller } from './open-poller';
@@ -16,6 +22,7 @@ import { openPoller } from './open-poller';
 async function main(): Promise<void> {
   const env = parseServiceEnv(process.env);
   const logger = createLogger('poller', { level: env.LOG_LEVEL });
+  logProcessWarnings(process, logger);
   // Test hook, off unless CHANGEFEED_FAILPOINT is set: the gcp e2e test kills this process between
   // a publish and its snapshot commit to prove the restarted poller re-emits and loses nothing.
   const afterPublish = failpointHook(
@@ -23,7 +30,9 @@ async function main(): Promise<void> {
     FAILPOINTS.pollerAfterPublish,
     () => process.kill(process.pid, 'SIGKILL'),
   );
-  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
+  // The variables its stream sources' auth names are checked here, so an unset one stops the
+  // revision at start-up with its place in the file (exit 2), not at the first poll.
+  const config = await loadServiceConfig(env.CHANGEFEED_CONFIG, { env: process.env, sourceModes: ['stream'] });
   const backend = await openServiceBackend(
     { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
     'poller',
@@ -59,5 +68,6 @@ main().catch((e: unknown) => {
   process.stderr.write(
     `${JSON.stringify({ severity: 'ERROR', component: 'poller', message: `cannot start: ${errorMessage(e)}` })}\n`,
   );
-  process.exit(1);
+  // 2 for a config that cannot work (file, environment, project), as the CLI does; 1 otherwise.
+  process.exit(isConfigProblem(e) ? 2 : 1);
 });

@@ -1,11 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
-import { isGcsUrl, parseConfig, type Config, type GcpConfig } from '../../config';
-import { AppError, errorMessage } from '../../errors';
+import {
+  isGcsUrl,
+  parseConfig,
+  readConfigFile,
+  type Config,
+  type ConfigLoadOptions,
+  type GcpConfig,
+} from '../../config';
+import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import { currentOptionsByTable, type CurrentOptions } from './bigquery-current-options';
+import { firestoreEmulatorSettings, pubSubClientOptions } from './emulator-clients';
 import { BigQueryWarehouse } from './bigquery-warehouse';
 import { createBigQueryClients } from './bigquery-clients';
 import { FirestoreSnapshotStore } from './firestore-snapshot-store';
@@ -15,19 +22,13 @@ import { PubSubEventPublisher } from './pubsub-event-publisher';
 import { PubSubPullConsumer, type PullBatchConsumer } from './pubsub-pull-consumer';
 import { pubSubResourceName } from './pubsub-names';
 
-/** Reads and validates the config from a mounted path or a gs:// URL. */
-export async function loadServiceConfig(location: string): Promise<Config> {
-  let text: string;
-  if (isGcsUrl(location)) {
-    text = await readGcsText(new Storage(), location);
-  } else {
-    try {
-      text = await readFile(location, 'utf8');
-    } catch (e: unknown) {
-      throw new AppError('CONFIG.UNREADABLE', `cannot read config file ${location}: ${errorMessage(e)}`, { cause: e });
-    }
-  }
-  return parseConfig(text, location);
+/**
+ * Reads and validates the config from a mounted path or a gs:// URL; with `options.env`, also
+ * that the variables it names for the service's sources are set (see parseConfig).
+ */
+export async function loadServiceConfig(location: string, options: ConfigLoadOptions = {}): Promise<Config> {
+  const text = isGcsUrl(location) ? await readGcsText(new Storage(), location) : await readConfigFile(location);
+  return parseConfig(text, location, options);
 }
 
 /**
@@ -103,28 +104,37 @@ export function withoutChangeCapture(
   };
 }
 
-/** The Firestore client honours FIRESTORE_EMULATOR_HOST by itself. */
+/**
+ * The Firestore client honours FIRESTORE_EMULATOR_HOST by itself; on the emulator it also gets
+ * the emulator's auth client, so that it looks for no credentials (see emulatorAuthClient).
+ */
 export function createFirestoreSnapshotStore(
   config: Config,
   projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
 ): {
   readonly store: FirestoreSnapshotStore;
   readonly client: Firestore;
 } {
-  const client = new Firestore({ projectId, databaseId: config.gcp.firestore.databaseId });
+  const client = new Firestore({
+    projectId,
+    databaseId: config.gcp.firestore.databaseId,
+    ...firestoreEmulatorSettings(env['FIRESTORE_EMULATOR_HOST']),
+  });
   return { store: new FirestoreSnapshotStore(client, { collection: config.gcp.firestore.collection }), client };
 }
 
 /**
- * The poller's publisher, with `gcp.pubsub.publish`'s batching and flow control. The Pub/Sub
- * client honours PUBSUB_EMULATOR_HOST by itself.
+ * The poller's publisher, with `gcp.pubsub.publish`'s batching and flow control, on the emulator
+ * PUBSUB_EMULATOR_HOST in `env` names (see pubSubClientOptions), else on Google Cloud.
  */
 export function createPubSubPublisher(
   config: Config,
   projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
   logger: Logger,
 ): { readonly publisher: PubSubEventPublisher; readonly client: PubSub } {
-  const client = new PubSub({ projectId });
+  const client = new PubSub(pubSubClientOptions(projectId, env['PUBSUB_EMULATOR_HOST']));
   const publish = config.gcp.pubsub.publish;
   const publisher = PubSubEventPublisher.forTopic(client, config.gcp.pubsub.topic, {
     batching: {
@@ -143,18 +153,20 @@ export function createPubSubPublisher(
 
 /**
  * The loader's pull delivery (`loader.delivery: pull`) on `loader.pull.subscription`, with the
- * client's flow control bounding what is leased at once. The Pub/Sub client honours
- * PUBSUB_EMULATOR_HOST by itself. Not started: the caller starts it and closes it on SIGTERM.
+ * client's flow control bounding what is leased at once; on the emulator PUBSUB_EMULATOR_HOST in
+ * `env` names (see pubSubClientOptions), else on Google Cloud. Not started: the caller starts it
+ * and closes it on SIGTERM.
  */
 export function createPullConsumer(
   config: Config,
   projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
   consume: PullBatchConsumer,
   logger: Logger,
 ): PubSubPullConsumer {
   const settings = config.loader.pull;
   const name = pubSubResourceName('subscriptions', settings.subscription, projectId, 'loader.pull.subscription');
-  const subscription = new PubSub({ projectId }).subscription(name, {
+  const subscription = new PubSub(pubSubClientOptions(projectId, env['PUBSUB_EMULATOR_HOST'])).subscription(name, {
     flowControl: {
       maxMessages: settings.maxOutstandingMessages,
       maxBytes: settings.maxOutstandingBytes,
@@ -211,10 +223,7 @@ export function openPubSubDeadLetters(
   );
   const topic = pubSubResourceName('topics', target.topic, target.projectId, target.topicSetting);
   const subscriber = createSubscriberClient(emulatorHost);
-  const pubsub = new PubSub({
-    projectId: target.projectId,
-    ...(emulatorHost === undefined || emulatorHost === '' ? {} : { apiEndpoint: emulatorHost }),
-  });
+  const pubsub = new PubSub(pubSubClientOptions(target.projectId, emulatorHost));
   const queue = new PubSubDeadLetterQueue(subscriber, { subscription, pullTimeoutMs: target.pullTimeoutMs, logger });
   const publisher = PubSubEventPublisher.forTopic(pubsub, topic, { logger });
   return {

@@ -2,6 +2,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import type { Config } from '../../config';
 import { ensureDataset } from './bigquery-dataset-setup';
 import { createBigQueryClients, type BigQuerySdk } from './bigquery-clients';
+import { pubSubClientOptions } from './emulator-clients';
 import { bigqueryConfigWithEmulator } from './gcp-runtime';
 import { pubSubResourceName } from './pubsub-names';
 import { ensurePubSubResources, missingPubSubResources, type PubSubResourcePlan } from './pubsub-setup';
@@ -14,11 +15,7 @@ type Environment = Readonly<Record<string, string | undefined>>;
  * pointed explicitly, so that the environment the caller was handed decides, not the process's.
  */
 function pubSubClient(projectId: string, env: Environment): PubSub {
-  const emulatorHost = env['PUBSUB_EMULATOR_HOST'];
-  return new PubSub({
-    projectId,
-    ...(emulatorHost === undefined || emulatorHost === '' ? {} : { apiEndpoint: emulatorHost }),
-  });
+  return new PubSub(pubSubClientOptions(projectId, env['PUBSUB_EMULATOR_HOST']));
 }
 
 /**

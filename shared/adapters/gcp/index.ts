@@ -13,3 +13,4 @@ export * from './bigquery-dataset-setup';
 export * from './gcp-setup';
 export * from './pubsub-setup';
 export * from './resource-report';
+export * from './emulator-clients';

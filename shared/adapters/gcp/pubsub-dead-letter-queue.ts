@@ -12,6 +12,7 @@ import type {
 } from '../../ports/dead-letter-queue';
 import type { EventPublisher } from '../../ports/event-publisher';
 import { checkedListLimit, republishThenRemove } from '../dead-letter-rules';
+import { emulatorAuthClient } from './emulator-clients';
 import { GrpcStatus, grpcStatusOf, toPubSubError } from './pubsub-errors';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
@@ -58,7 +59,8 @@ export const DeadLetterAttribute = {
  * emulator by itself when PUBSUB_EMULATOR_HOST is set, but the generated v1 clients ignore that
  * variable (googleapis/nodejs-pubsub#869) and would call pubsub.googleapis.com with Google
  * credentials. So main passes the variable's value here, and for the emulator this returns its host
- * and port with plaintext credentials explicitly (which also skips the credential lookup).
+ * and port with plaintext credentials explicitly, and the emulator's auth client so that no
+ * credential lookup (and no metadata-server probe) happens (see emulatorAuthClient).
  * Absent or '' means the real service.
  */
 export function subscriberClientOptions(emulatorHost: string | undefined): SubscriberClientOptions {
@@ -71,7 +73,7 @@ export function subscriberClientOptions(emulatorHost: string | undefined): Subsc
       { path: 'PUBSUB_EMULATOR_HOST', message: 'expected host:port, e.g. 127.0.0.1:8085' },
     ]);
   }
-  return { servicePath: match[1], port, sslCreds: grpc.credentials.createInsecure() };
+  return { servicePath: match[1], port, sslCreds: grpc.credentials.createInsecure(), authClient: emulatorAuthClient() };
 }
 
 /** A `v1.SubscriberClient` for the real service, or for the emulator at `emulatorHost` (see subscriberClientOptions). */

@@ -42,7 +42,7 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
       parts
         .once(
           'snapshot store',
-          () => createFirestoreSnapshotStore(config, projectId),
+          () => createFirestoreSnapshotStore(config, projectId, env),
           async (firestore) => {
             await firestore.store.close();
             await firestore.client.terminate();
@@ -53,7 +53,7 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
       parts
         .once(
           'publisher',
-          () => createPubSubPublisher(config, projectId, logger.child({ component: 'publisher' })),
+          () => createPubSubPublisher(config, projectId, env, logger.child({ component: 'publisher' })),
           async (pubsub) => {
             await pubsub.publisher.close();
             await pubsub.client.close();
@@ -63,7 +63,7 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
     pullConsumer: (consume) =>
       parts.once(
         'pull consumer',
-        () => createPullConsumer(config, projectId, consume, logger.child({ component: 'pull' })),
+        () => createPullConsumer(config, projectId, env, consume, logger.child({ component: 'pull' })),
         (consumer) => consumer.close(),
       ),
     deadLetters: (names: DeadLetterNames = {}) =>

@@ -344,7 +344,7 @@ sources:
 `,
       'changefeed.yaml',
     );
-    const { publisher, client } = createPubSubPublisher(config, PROJECT, captureLog('pubsub').logger);
+    const { publisher, client } = createPubSubPublisher(config, PROJECT, process.env, captureLog('pubsub').logger);
     cleanups.push(async () => {
       await publisher.close();
       await client.close();

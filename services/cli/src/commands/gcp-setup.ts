@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ResourceReport } from '@changefeed/shared/adapters/gcp';
-import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
-import { AppError, ValidationError, errorMessage } from '@changefeed/shared/errors';
+import { isConfigProblem, loadConfig, type Config } from '@changefeed/shared/config';
+import { errorMessage } from '@changefeed/shared/errors';
 import { Exit, type CliIo, type ExitCode } from '../io';
 
 export interface GcpSetupFlags {
@@ -25,7 +25,7 @@ export async function gcpSetupCommand(flags: GcpSetupFlags, io: CliIo): Promise<
     config = await loadConfig(path.resolve(io.cwd, flags.config));
   } catch (e: unknown) {
     io.stderr.write(`${errorMessage(e)}\n`);
-    return e instanceof ConfigError ? Exit.usage : Exit.failed;
+    return isConfigProblem(e) ? Exit.usage : Exit.failed;
   }
   if (config.backend !== 'gcp') {
     io.stderr.write(
@@ -46,9 +46,7 @@ export async function gcpSetupCommand(flags: GcpSetupFlags, io: CliIo): Promise<
     });
   } catch (e: unknown) {
     io.stderr.write(`${NAME}: ${errorMessage(e)}\n`);
-    return e instanceof ValidationError || (e instanceof AppError && e.code.startsWith('CONFIG.'))
-      ? Exit.usage
-      : Exit.failed;
+    return isConfigProblem(e) ? Exit.usage : Exit.failed;
   }
   const emulators = ['PUBSUB_EMULATOR_HOST', 'BIGQUERY_EMULATOR_HOST']
     .filter((v) => (io.env[v] ?? '') !== '')

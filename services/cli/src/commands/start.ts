@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
+import { isConfigProblem, loadConfig, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { startDemoApi, type RunningDemoApi } from '@changefeed/demo-api';
 import { dataDirLayout } from '@changefeed/pipeline';
@@ -22,10 +22,10 @@ const EXAMPLE_API = 'http://127.0.0.1:8787';
 export async function startCommand(flags: StartFlags, ctx: PipelineContext): Promise<ExitCode> {
   let config: Config;
   try {
-    config = await loadConfig(flags.exampleConfig);
+    config = await loadConfig(flags.exampleConfig, { env: ctx.env });
   } catch (e: unknown) {
     ctx.stderr.write(`${errorMessage(e)}\n`);
-    return e instanceof ConfigError ? Exit.usage : Exit.failed;
+    return isConfigProblem(e) ? Exit.usage : Exit.failed;
   }
   let api: RunningDemoApi;
   try {
