@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,10 @@ afterEach(async () => {
 function cli(args: string[], env: Record<string, string> = {}) {
   return cliIn(dir, args, { env });
 }
+
+/** A source whose bearer token comes from A_TOKEN (line 5, column 37: the variable's name). */
+const AUTH_YAML =
+  'sources:\n  - name: a\n    mode: stream\n    request: { url: "http://127.0.0.1:1/a" }\n    auth: { type: bearer, tokenEnv: A_TOKEN }\n    idField: id\n    table: a\n';
 
 describe('changefeed command line', () => {
   it('a bad number in a flag names the flag and exits 2', async () => {
@@ -57,18 +62,23 @@ describe('changefeed command line', () => {
     expect(r.stderr).toContain('sources[0].request');
   });
 
-  it('run with a missing config file exits 1 naming the file', async () => {
-    const r = await cli(['run', '--config', path.join(dir, 'nope.yaml')]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('cannot read config file');
-    expect(r.stderr).toContain('nope.yaml');
+  it('run and config check with a missing config file exit 2 saying there is no such file', async () => {
+    const file = path.join(dir, 'nope.yaml');
+    for (const args of [
+      ['run', '--config', file],
+      ['config', 'check', file],
+    ]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`cannot read config file ${file}: there is no such file\n`);
+    }
   });
 
   it('run on a gcp config with push delivery explains that the in-process run pulls, and exits 2', async () => {
     const file = path.join(dir, 'gcp.yaml');
     await writeFile(
       file,
-      'backend: gcp\nsources:\n  - { name: a, mode: stream, request: { url: "http://127.0.0.1:1/a" }, idField: id, table: a }\n',
+      'backend: gcp\ngcp: { projectId: my-project }\nsources:\n  - { name: a, mode: stream, request: { url: "http://127.0.0.1:1/a" }, idField: id, table: a }\n',
     );
     const r = await cli(['run', '--config', file, '--once', '--data-dir', path.join(dir, 'd')]);
     expect(r.code).toBe(2);
@@ -76,15 +86,31 @@ describe('changefeed command line', () => {
     expect(r.stderr).toContain('loader.delivery: push');
   });
 
-  it('run fails at start-up, naming the variable, when a credential variable is unset', async () => {
+  it('run exits 2 before opening anything, naming the key and the variable, when a credential variable is unset', async () => {
     const file = path.join(dir, 'auth.yaml');
-    await writeFile(
-      file,
-      'sources:\n  - name: a\n    mode: stream\n    request: { url: "http://127.0.0.1:1/a" }\n    auth: { type: bearer, tokenEnv: A_TOKEN }\n    idField: id\n    table: a\n',
-    );
-    const r = await cli(['run', '--config', file, '--once', '--data-dir', path.join(dir, 'd')]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('A_TOKEN');
+    await writeFile(file, AUTH_YAML);
+    const dataDir = path.join(dir, 'd');
+    const r = await cli(['run', '--config', file, '--once', '--data-dir', dataDir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:5:37: sources[0].auth.tokenEnv: A_TOKEN is not set`);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('config check names an unset variable and exits 2; with it set, or with --no-env, exits 0', async () => {
+    await writeFile(path.join(dir, 'auth.yaml'), AUTH_YAML);
+
+    const unset = await cli(['config', 'check', 'auth.yaml'], { A_TOKEN: '' });
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain('auth.yaml:5:37: sources[0].auth.tokenEnv: A_TOKEN is not set');
+    expect(unset.stderr).toContain('--no-env');
+
+    const set = await cli(['config', 'check', 'auth.yaml'], { A_TOKEN: 't-1' });
+    expect(set.code).toBe(0);
+    expect(set.stdout).toBe('auth.yaml: ok (backend local; stream sources: a; batch sources: none)\n');
+
+    const lint = await cli(['config', 'check', '--no-env', 'auth.yaml']);
+    expect(lint.code).toBe(0);
+    expect(lint.stdout).toContain('environment not checked');
   });
 
   it('query with no warehouse says where it looked', async () => {
@@ -113,7 +139,7 @@ describe('changefeed command line', () => {
     expect(check.code).toBe(0);
     expect(check.stdout).toContain('rel.yaml: ok');
     const run = await cli(['run', '--config', 'missing.yaml', '--once']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain(path.join(dir, 'missing.yaml'));
   });
 });
