@@ -9,6 +9,9 @@ import { runCli } from './cli';
  * one exits at once), runs the command and exits with its code.
  */
 async function main(): Promise<void> {
+  // Whatever the pipeline's stores create on their own (DuckDB's WAL and spill files, SQLite's
+  // journals) is its owner's only, like the data directory around them.
+  process.umask(0o077);
   let afterPublish: (() => void) | undefined;
   let afterReplayPublish: (() => void) | undefined;
   let afterAppend: (() => void) | undefined;
