@@ -8,3 +8,4 @@ export * from './json-schema';
 export * from './config-docs';
 export * from './generated-blocks';
 export * from './markdown-table';
+export * from './push-auth-required';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, loadConfig, type Config } from '@changefeed/shared/config';
+import { ConfigError, loadConfig, unauthenticatedPushProblem, type Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { Exit, type CliIo, type ExitCode } from '../io';
 
@@ -14,6 +14,12 @@ export async function configCheck(file: string, io: CliIo): Promise<ExitCode> {
   } catch (e: unknown) {
     io.stderr.write(`${errorMessage(e)}\n`);
     return e instanceof ConfigError ? Exit.usage : Exit.failed;
+  }
+  // Valid YAML the loader would still refuse to start with: the same exit as a schema problem.
+  const pushProblem = unauthenticatedPushProblem(config);
+  if (pushProblem !== undefined) {
+    io.stderr.write(`${file}: ${pushProblem} [CONFIG.UNAUTHENTICATED_PUSH]\n`);
+    return Exit.usage;
   }
   const stream = config.sources.filter((s) => s.mode === 'stream').map((s) => s.name);
   const batch = config.sources.filter((s) => s.mode === 'batch').map((s) => s.name);
