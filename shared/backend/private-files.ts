@@ -11,7 +11,13 @@ export const PRIVATE_FILE_MODE = 0o600;
  */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  await chmod(dir, PRIVATE_DIR_MODE);
+  try {
+    await chmod(dir, PRIVATE_DIR_MODE);
+  } catch (e: unknown) {
+    // Another user's directory (a shared one the run was pointed at): only its owner can narrow
+    // it, and the files made in it are 0600 all the same.
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+  }
 }
 
 /**
