@@ -11,6 +11,8 @@ export interface DataDirLayout {
   readonly warehouseFile: string;
   /** JSON-lines log of the last runs. */
   readonly logFile: string;
+  /** The bearer secret the local bus pushes to the loader with; written per start, 0600. */
+  readonly pushSecretFile: string;
 }
 
 export function dataDirLayout(cwd: string, dir: string): DataDirLayout {
@@ -21,5 +23,6 @@ export function dataDirLayout(cwd: string, dir: string): DataDirLayout {
     busFile: path.join(abs, 'bus.sqlite'),
     warehouseFile: path.join(abs, 'warehouse.duckdb'),
     logFile: path.join(abs, 'changefeed.log'),
+    pushSecretFile: path.join(abs, 'push.secret'),
   };
 }

@@ -1,3 +1,4 @@
 export * from './backend';
 export * from './data-dir';
 export * from './open-backend';
+export * from './private-files';

@@ -10,3 +10,4 @@ export * from './generated-blocks';
 export * from './markdown-table';
 export * from './required-env';
 export * from './config-problem';
+export * from './push-auth-required';

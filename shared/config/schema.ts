@@ -183,7 +183,7 @@ export const pushAuthSchema = z
   })
   .meta({
     description:
-      'Verify the OIDC token of Pub/Sub push requests: 401 for a bad token, 403 for another account. Absent: no token is checked (local mode, or a loader reachable only from inside the project).',
+      'Verify the OIDC token of Pub/Sub push requests: 401 for a bad token, 403 for another account. Required on `backend: gcp` with `delivery: push`, unless `allowUnauthenticatedPush` says otherwise. Not used locally, where the local bus proves itself with a secret drawn at each start.',
   });
 export type PushAuthConfig = z.output<typeof pushAuthSchema>;
 
@@ -222,6 +222,10 @@ const pullSchema = z
 export const loaderSchema = z
   .strictObject({
     auth: pushAuthSchema.optional(),
+    allowUnauthenticatedPush: z.boolean().default(false).meta({
+      description:
+        'gcp, `delivery: push`: run without `auth`, taking push requests from anyone who can reach the loader. Only for a loader that nothing outside the project can call (ingress internal, or Cloud Run IAM in front); the loader and `changefeed config check` refuse a push config with neither.',
+    }),
     port: z
       .number()
       .int()

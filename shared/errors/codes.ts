@@ -100,6 +100,14 @@ export const ERROR_CODES = {
     action: 'Set backend: gcp for the services; run the local backend with `changefeed run --config` instead',
   },
 
+  'CONFIG.UNAUTHENTICATED_PUSH': {
+    retry: Retry.no,
+    meaning:
+      'backend: gcp with loader.delivery: push, but no loader.auth: the loader would take push requests from anyone',
+    action:
+      'Set loader.auth to the push subscription’s audience and service account, or loader.allowUnauthenticatedPush: true if nothing outside the project can reach the loader',
+  },
+
   'SOURCE.HTTP_STATUS': {
     retry: Retry.depends,
     meaning:

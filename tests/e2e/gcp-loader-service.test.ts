@@ -54,6 +54,8 @@ describe('loader service (Cloud Run entry point) on the BigQuery emulator', () =
 gcp:
   projectId: ${PROJECT}
   bigquery: { dataset: ${dataset} }
+# The test pushes without an OIDC token, as a loader behind internal ingress would take it.
+loader: { allowUnauthenticatedPush: true }
 sources:
   - name: carts
     mode: stream
@@ -108,6 +110,24 @@ sources:
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stderr()).toBe('');
+  });
+
+  it('with push delivery and neither loader.auth nor allowUnauthenticatedPush, refuses to start and names the key', async () => {
+    if (!existsSync(MAIN)) throw new Error('services/loader/dist is missing: run "npm run build" (npm test does it)');
+    const config = path.join(dir, 'changefeed.yaml');
+    await writeFile(
+      config,
+      `backend: gcp
+gcp: { projectId: ${PROJECT} }
+sources:
+  - { name: carts, mode: stream, request: { url: "http://127.0.0.1:9/carts" }, idField: id, table: carts }
+`,
+    );
+    const { exited, stderr } = await startLoader(config);
+    expect(await exited).toBe(2);
+    expect(stderr()).toContain('cannot start');
+    expect(stderr()).toContain(`${config}: loader.auth: `);
+    expect(stderr()).toContain('loader.allowUnauthenticatedPush: true');
   });
 
   it('in pull mode, loads what the subscription holds in batches, and on SIGTERM acks what it took and exits 0', async () => {

@@ -236,6 +236,8 @@ gcp:
   pubsub: { topic: ${names.topic} }
   bigquery: { dataset: ${names.dataset} }
   firestore: { collection: ${names.collection} }
+# The Pub/Sub emulator signs no OIDC token for its pushes.
+loader: { allowUnauthenticatedPush: true }
 sources:
   - name: carts
     mode: stream

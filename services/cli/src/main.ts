@@ -13,6 +13,9 @@ async function main(): Promise<void> {
   // A library's process warning (gcp-metadata's MetadataLookupWarning, a deprecation) is a JSON
   // line on stderr like the pipeline's own warnings, not Node's plain-text print.
   logProcessWarnings(process, createLogger('changefeed', { stream: process.stderr, level: 'warn' }));
+  // Whatever the pipeline's stores create on their own (DuckDB's WAL and spill files, SQLite's
+  // journals) is its owner's only, like the data directory around them.
+  process.umask(0o077);
   let afterPublish: (() => void) | undefined;
   let afterReplayPublish: (() => void) | undefined;
   let afterAppend: (() => void) | undefined;

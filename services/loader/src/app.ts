@@ -7,6 +7,7 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler, t
 import { createBatchLoader } from './batch-loader';
 import { MessageBatcher } from './message-batcher';
 import { createPushHandler, type PushOutcome, type PushRequest } from './push-handler';
+import type { TableAllowlist } from './table-allowlist';
 
 /** The loader's names for the shared push-authentication port. */
 export type AuthResult = PushAuthResult;
@@ -18,8 +19,13 @@ export interface LoaderDeps {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly config: LoaderConfig;
-  /** Absent: every request is accepted (local mode, or a push endpoint not reachable from outside). */
+  /**
+   * Checks each push request's credentials: Pub/Sub's OIDC token on gcp, the local bus's per-start
+   * secret locally. Absent: every request is accepted (`loader.allowUnauthenticatedPush`).
+   */
   readonly authenticate?: Authenticate;
+  /** The tables events may write to (`tableAllowlist(config.sources)`); absent: any. */
+  readonly tables?: TableAllowlist;
   /**
    * False: no `POST /pubsub/push` at all (404), for a loader that pulls. Its messages come from the
    * subscription, and an endpoint nobody should call is one fewer way to write to the warehouse.
@@ -59,7 +65,12 @@ const NOT_STORED = { error: 'message not stored; retry later' } as const;
 export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
   const { config, clock } = deps;
   const log = deps.logger.child({ component: 'loader-app' });
-  const load = createBatchLoader({ sink: deps.rowSink, clock, logger: deps.logger });
+  const load = createBatchLoader({
+    sink: deps.rowSink,
+    clock,
+    logger: deps.logger,
+    ...(deps.tables === undefined ? {} : { tables: deps.tables }),
+  });
   const batcher = new MessageBatcher(load, {
     maxMessages: config.groupCommitMaxRows,
     maxDelayMs: config.groupCommitMaxDelay.totalOf('millisecond'),
@@ -73,6 +84,20 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
     counts[outcome.kind]++;
     if (outcome.kind === 'failed') res.status(outcome.status).json(NOT_STORED);
     else res.status(outcome.status).end();
+  };
+
+  // Before authentication and before the body is read: a browser page (any site the user visits)
+  // can POST here, even with no CORS preflight (a no-cors form or fetch), and is refused outright.
+  const refuseBrowsers: RequestHandler = (req, res, next) => {
+    const header = browserHeader(req.get('origin'), req.get('sec-fetch-site'));
+    if (header === undefined) {
+      next();
+      return;
+    }
+    // The header's name, not its value: that is the sender's to choose.
+    log.warn('push request from a browser refused', { status: 403, header });
+    // The body stays unread: closing the connection keeps it from being parsed as a next request.
+    res.set('Connection', 'close').status(403).end();
   };
 
   const authenticate: RequestHandler = async (req, res, next) => {
@@ -141,7 +166,8 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
     if (closing === undefined) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'draining' });
   });
-  if (deps.acceptPush !== false) app.post('/pubsub/push', authenticate, countReceived, readBody, push, pushError);
+  if (deps.acceptPush !== false)
+    app.post('/pubsub/push', refuseBrowsers, authenticate, countReceived, readBody, push, pushError);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
@@ -165,6 +191,22 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
     },
     stats: () => ({ ...counts }),
   };
+}
+
+/**
+ * What marks a request as sent by a browser, or undefined for a server's. Browsers send `Origin`
+ * on every POST (Fetch standard, "append a request `Origin` header") and `Sec-Fetch-Site` on every
+ * request (W3C Fetch Metadata); Pub/Sub push and the local bus send neither, and no page is served
+ * here that could make a request same-origin. So any of them refuses: `Sec-Fetch-Site: none`
+ * (typed into the address bar) is no push either.
+ */
+function browserHeader(
+  origin: string | undefined,
+  fetchSite: string | undefined,
+): 'origin' | 'sec-fetch-site' | undefined {
+  if (origin !== undefined) return 'origin';
+  if (fetchSite !== undefined) return 'sec-fetch-site';
+  return undefined;
 }
 
 /** Why a body could not be read, when retrying cannot help; undefined for a broken transfer. */

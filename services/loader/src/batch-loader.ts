@@ -5,6 +5,7 @@ import type { Logger } from '@changefeed/shared/log';
 import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
 import { appendIsolating } from './isolating-append';
 import { toChangeRow } from './row-mapping';
+import type { TableAllowlist } from './table-allowlist';
 import { truncateUtf8 } from './truncate-utf8';
 
 /** What became of one message of a batch; `written` and `rejected` ack it, `failed` does not. */
@@ -25,6 +26,11 @@ export interface BatchLoaderDeps {
    * cannot bloat the rejects table.
    */
   readonly rejectedPayloadMaxBytes?: number;
+  /**
+   * The tables events may write to (`tableAllowlist(config.sources)`); any other is rejected with
+   * the reason. Absent: every table is taken (tests of the core that have no config).
+   */
+  readonly tables?: TableAllowlist;
 }
 
 /** A message as a transport hands it over. */
@@ -141,6 +147,11 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
       }
       try {
         const change = decodeChangeMessage(message.data, message.attributes);
+        const refusal = deps.tables?.refusal(change);
+        if (refusal !== undefined) {
+          rejected.push({ index, row: rejectedRow(message, receivedAt, refusal) });
+          return;
+        }
         const decoded = { index, message, row: toChangeRow(change, message, receivedAt) };
         const table = change.table;
         const rows = byTable.get(table);

@@ -6,3 +6,4 @@ export * from './message-batcher';
 export * from './push-handler';
 export * from './row-mapping';
 export * from './truncate-utf8';
+export * from './table-allowlist';

@@ -1,12 +1,13 @@
 import { loadServiceConfig } from '@changefeed/shared/adapters/gcp';
 import { openServiceBackend } from '@changefeed/shared/backend';
-import { isConfigProblem, parseServiceEnv } from '@changefeed/shared/config';
+import { assertPushAuthenticated, isConfigProblem, parseServiceEnv } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { listen } from '@changefeed/shared/http';
 import { createLogger, logProcessWarnings } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { buildLoaderApp } from './app';
 import { openPullLoader } from './pull-loader';
+import { tableAllowlist } from './table-allowlist';
 
 /**
  * The loader on Cloud Run: Pub/Sub push in, BigQuery Storage Write out. SIGTERM (Cloud Run gives
@@ -17,6 +18,8 @@ async function main(): Promise<void> {
   const logger = createLogger('loader', { level: env.LOG_LEVEL });
   logProcessWarnings(process, logger);
   const config = await loadServiceConfig(env.CHANGEFEED_CONFIG);
+  // Before anything is opened: a push endpoint nobody authenticates is not started at all.
+  assertPushAuthenticated(config, env.CHANGEFEED_CONFIG);
   const backend = await openServiceBackend(
     { config, env: process.env, clock: systemClock, logger, dataDir: '.' },
     'loader',
@@ -27,7 +30,7 @@ async function main(): Promise<void> {
   if (!acceptPush) {
     logger.info('loader.delivery is pull: POST /pubsub/push is off; /healthz serves the probes');
   } else if (config.loader.auth === undefined) {
-    logger.warn('loader.auth is not set: push requests are accepted without an OIDC token check');
+    logger.warn('loader.allowUnauthenticatedPush is true: push requests are accepted without an OIDC token check');
   }
   const loader = buildLoaderApp({
     acceptPush,
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
     clock: systemClock,
     config: config.loader,
     authenticate: backend.pushAuthenticator(),
+    tables: tableAllowlist(config.sources),
   });
   const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
   logger.info('loader listening', {

@@ -6,6 +6,7 @@ import type { PushedMessage } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { createBatchLoader, deliveryResults, type MessageOutcome } from './batch-loader';
+import { tableAllowlist } from './table-allowlist';
 
 export interface PullLoaderOptions {
   /**
@@ -43,7 +44,12 @@ export async function openPullLoader(
 ): Promise<PullLoader> {
   const subscription = backend.pullSubscriptionName();
   const warehouse = await backend.warehouse();
-  const load = createBatchLoader({ sink: warehouse, clock: systemClock, logger });
+  const load = createBatchLoader({
+    sink: warehouse,
+    clock: systemClock,
+    logger,
+    tables: tableAllowlist(config.sources),
+  });
   const consumer = await backend.pullConsumer(async (messages) => {
     const outcomes = await load(messages);
     options.onLoaded?.(messages, outcomes);

@@ -1,9 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
+import { writePrivateFile } from '@changefeed/shared/backend';
 import { errorMessage } from '@changefeed/shared/errors';
 
 /** Runs SQL against the warehouse the running process owns. */
@@ -55,8 +56,8 @@ export class ControlServer {
     const { port } = server.address() as AddressInfo;
     const file = path.join(dataDir, CONTROL_FILE);
     const info: ControlInfo = { pid: process.pid, url: `http://127.0.0.1:${port}`, token };
-    await writeFile(file, JSON.stringify(info), { mode: 0o600 });
-    await chmod(file, 0o600);
+    // Narrowed before the token is written: a stale control.json may be left 0644 by an old version.
+    await writePrivateFile(file, JSON.stringify(info));
     return new ControlServer(server, file);
   }
 

@@ -10,6 +10,7 @@ import {
   buildLoaderApp,
   createBatchLoader,
   deliveryResults,
+  tableAllowlist,
   type BatchLoader,
   type LoaderApp,
 } from '@changefeed/loader';
@@ -122,17 +123,21 @@ export class LocalPipeline {
     try {
       const warehouse = await backend.warehouse();
       const state = await backend.snapshots();
+      const tables = tableAllowlist(config.sources);
       const loader = buildLoaderApp({
         rowSink: warehouse,
         logger: logger.child({ component: 'loader' }),
         clock,
         config: config.loader,
+        authenticate: backend.pushAuthenticator(),
+        tables,
       });
       loaderServer = await listen(loader.app, { port: config.loader.port, host: config.loader.host });
       const batchLoader = createBatchLoader({
         sink: warehouse,
         clock,
         logger: logger.child({ component: 'loader' }),
+        tables,
       });
       const batchStats = { written: 0 };
       const bus = await backend.deliveringBus({

@@ -15,6 +15,8 @@ export interface HttpPushClientOptions {
   readonly maxSockets: number;
   /** The whole exchange, connect to response status, must fit in this; longer counts as failed. */
   readonly ackDeadlineMs: number;
+  /** Sent as the `Authorization` header of every request (the local bus's `Bearer <secret>`); never logged. */
+  readonly authorization?: string;
 }
 
 /**
@@ -63,7 +65,11 @@ export class HttpPushClient {
         {
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            ...(this.options.authorization === undefined ? {} : { authorization: this.options.authorization }),
+          },
         },
         (response) => {
           const status = response.statusCode ?? 0;

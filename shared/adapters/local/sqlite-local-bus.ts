@@ -42,6 +42,11 @@ export interface LocalBusOptions {
    * does). Ignored with `batches`.
    */
   readonly pushEndpoint: string;
+  /**
+   * The `Authorization` header of every push (`Bearer <secret>`), what an authenticated Pub/Sub
+   * push subscription sends as its OIDC token. Absent: none is sent.
+   */
+  readonly pushAuthorization?: string;
   /** Deliver batches to an in-process consumer instead (what a pull subscriber does). */
   readonly batches?: BatchDelivery;
   /** Put in every envelope, e.g. `projects/local/subscriptions/changefeed-loader`. */
@@ -132,6 +137,7 @@ export class SqliteLocalBus implements EventPublisher, DeadLetterQueue {
         ? new HttpPushClient(options.pushEndpoint, {
             maxSockets: options.concurrency,
             ackDeadlineMs: options.ackDeadlineMs,
+            ...(options.pushAuthorization === undefined ? {} : { authorization: options.pushAuthorization }),
           })
         : undefined;
     return new SqliteLocalBus(options, store, pusher);

@@ -1,10 +1,16 @@
-import { mkdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { DuckDbWarehouse, SqliteLocalBus, SqliteLocalBusClient, SqliteSnapshotStore } from '../../adapters/local';
+import {
+  bearerHeader,
+  createSharedSecretPushAuthenticator,
+  newPushSecret,
+} from '../../adapters/local/shared-secret-push-auth';
 import { busSchema, DEFAULTS } from '../../config';
 import { AppError, errorMessage } from '../../errors';
 import type { BackendContext, DeadLetterAccess, LocalBackend, LocalDelivery } from '../backend';
 import { dataDirLayout } from '../data-dir';
 import { OpenedParts } from '../opened-parts';
+import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from '../private-files';
 
 /** The name the local bus puts in push envelopes, shaped like a Pub/Sub subscription path. */
 export const LOCAL_SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loader';
@@ -13,13 +19,21 @@ export const LOCAL_SUBSCRIPTION = 'projects/local/subscriptions/changefeed-loade
  * The embedded backend: every file under the data directory, which is created on the first port
  * that needs it. DuckDB lets a single process hold the warehouse, so the local pipeline runs in
  * one process; `changefeed query` reads it through that process.
+ *
+ * The directory is its owner's only (0700) and so are the files it creates (0600): the warehouse
+ * and the bus hold the sources' data. The loader listens on loopback, where any local process can
+ * reach it, so each start draws a new push secret: the bus sends it as a bearer token, the
+ * loader's authenticator refuses any other request, and `<data-dir>/push.secret` (0600, removed
+ * on close) lets the owner push by hand.
  */
 export function openLocalBackend(context: BackendContext): Promise<LocalBackend> {
   const { clock, logger } = context;
   const busSettings = context.config?.bus ?? busSchema.parse({});
   const layout = dataDirLayout(process.cwd(), context.dataDir);
   const parts = new OpenedParts(logger);
-  const dir = (): Promise<unknown> => mkdir(layout.dir, { recursive: true });
+  const dir = (): Promise<void> => ensurePrivateDir(layout.dir);
+  const pushSecret = newPushSecret();
+  const authenticator = createSharedSecretPushAuthenticator(pushSecret);
   let bus: SqliteLocalBus | undefined;
 
   const backend: LocalBackend = {
@@ -30,7 +44,13 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         'warehouse',
         async () => {
           await dir();
-          return DuckDbWarehouse.open(layout.warehouseFile, { logger: logger.child({ component: 'warehouse' }) });
+          const warehouse = await DuckDbWarehouse.open(layout.warehouseFile, {
+            logger: logger.child({ component: 'warehouse' }),
+          });
+          // DuckDB creates its file itself (it refuses an empty one made beforehand): narrowed once open.
+          await ensurePrivateFile(layout.warehouseFile, { create: false });
+          await ensurePrivateFile(`${layout.warehouseFile}.wal`, { create: false });
+          return warehouse;
         },
         (w) => w.close(),
       ),
@@ -45,6 +65,7 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         'snapshot store',
         async () => {
           await dir();
+          await ensurePrivateFile(layout.stateFile, { create: true });
           return SqliteSnapshotStore.open(layout.stateFile, { clock });
         },
         (s) => s.close(),
@@ -54,9 +75,12 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         'bus',
         async () => {
           await dir();
+          await ensurePrivateFile(layout.busFile, { create: true });
+          await writePrivateFile(layout.pushSecretFile, `${pushSecret}\n`);
           bus = SqliteLocalBus.open({
             file: layout.busFile,
             pushEndpoint: delivery.pushEndpoint,
+            pushAuthorization: bearerHeader(pushSecret),
             ...(delivery.batches === undefined
               ? {}
               : { batches: { consume: delivery.batches, batchSize: busSettings.batchSize } }),
@@ -72,7 +96,10 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
           });
           return bus;
         },
-        (b) => b.close(),
+        async (b) => {
+          await b.close();
+          await rm(layout.pushSecretFile, { force: true });
+        },
       );
     },
     publisher() {
@@ -111,8 +138,8 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         },
         (access) => access.client.close(),
       ),
-    // The local loader's push endpoint listens on loopback only.
-    pushAuthenticator: () => undefined,
+    // Loopback is not a boundary between local users: the bus proves itself with this start's secret.
+    pushAuthenticator: () => authenticator,
     close: () => parts.close(),
   };
   return Promise.resolve(backend);

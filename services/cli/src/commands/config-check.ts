@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { ConfigError, isConfigProblem, loadConfig, type Config } from '@changefeed/shared/config';
+import {
+  ConfigError,
+  isConfigProblem,
+  loadConfig,
+  unauthenticatedPushProblem,
+  type Config,
+} from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { Exit, type CliIo, type ExitCode } from '../io';
 
@@ -24,6 +30,12 @@ export async function configCheck(file: string, flags: ConfigCheckFlags, io: Cli
       io.stderr.write('(set them, or check the file alone with --no-env)\n');
     }
     return isConfigProblem(e) ? Exit.usage : Exit.failed;
+  }
+  // Valid YAML the loader would still refuse to start with: the same exit as a schema problem.
+  const pushProblem = unauthenticatedPushProblem(config);
+  if (pushProblem !== undefined) {
+    io.stderr.write(`${file}: ${pushProblem} [CONFIG.UNAUTHENTICATED_PUSH]\n`);
+    return Exit.usage;
   }
   const stream = config.sources.filter((s) => s.mode === 'stream').map((s) => s.name);
   const batch = config.sources.filter((s) => s.mode === 'batch').map((s) => s.name);

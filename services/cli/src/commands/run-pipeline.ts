@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
+import { ensurePrivateDir, ensurePrivateFile, PRIVATE_FILE_MODE } from '@changefeed/shared/backend';
 import type { Config } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { createLogger, type Logger } from '@changefeed/shared/log';
@@ -52,8 +52,10 @@ export async function runPipeline(
     );
     return Exit.usage;
   }
-  await mkdir(layout.dir, { recursive: true });
-  const logFile = createWriteStream(layout.logFile, { flags: 'a' });
+  // The log names sources, tables and errors: its owner's only, as is the directory.
+  await ensurePrivateDir(layout.dir);
+  await ensurePrivateFile(layout.logFile, { create: true });
+  const logFile = createWriteStream(layout.logFile, { flags: 'a', mode: PRIVATE_FILE_MODE });
   const logger = createLogger('changefeed', {
     streams: [
       { stream: logFile, level: 'info' },
