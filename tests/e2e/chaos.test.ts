@@ -49,6 +49,8 @@ describe('chaos: changefeed run killed at random moments under continuous churn'
     s = await sandbox({
       carts: 150,
       seed: SEED,
+      // Enough change per cycle (~10) that the poller is seldom asleep when the kill comes: at 25/s
+      // and 200 ms, committing the snapshot before publishing (a deliberate bug) went unnoticed.
       changesPerSecond: 100,
       pollInterval: '100ms',
       // A short lease so a killed poller's source is free again soon; small groups so a cycle has
