@@ -15,10 +15,16 @@ import {
  * the warehouse must be exactly right: `carts_current` equals the API record for record, and the
  * only doubles in `carts_changes` are redeliveries of one event (the same event id).
  *
- * CHAOS_SEED=<n> repeats a run's kill delays and the demo API's sequence of changes; how the two
- * interleave still depends on the machine's timing, so a failure prints what it saw as well.
+ * CHAOS_SEED=<n> repeats a run's kill delays, its bus delivery and the demo API's sequence of
+ * changes; how kills and changes interleave still depends on the machine's timing, so a run also
+ * prints what it saw.
  */
 const SEED = seedFromEnvironment(process.env['CHAOS_SEED']);
+/**
+ * The bus's two ways to the loader (batches in process, or HTTP push) take turns by seed: one run
+ * fits the time a suite run can give, and over many runs both are shaken.
+ */
+const DELIVERY = (['batch', 'push'] as const)[Math.abs(SEED) % 2] ?? 'batch';
 const KILLS = 10;
 /** From the moment the process says it runs; wide enough to land in polls, publishes and loads. */
 const KILL_DELAY_MS = { min: 200, max: 3000 } as const;
@@ -44,7 +50,7 @@ describe('chaos: changefeed run killed at random moments under continuous churn'
     await s?.close();
   });
 
-  it(`after ${KILLS} SIGKILLs (seed ${SEED}), the current view equals the API and duplicates differ only by event id`, async () => {
+  it(`after ${KILLS} SIGKILLs (seed ${SEED}, ${DELIVERY} delivery), the current view equals the API and duplicates differ only by event id`, async () => {
     const random = mulberry32(SEED);
     s = await sandbox({
       carts: 150,
@@ -53,13 +59,16 @@ describe('chaos: changefeed run killed at random moments under continuous churn'
       // and 200 ms, committing the snapshot before publishing (a deliberate bug) went unnoticed.
       changesPerSecond: 100,
       pollInterval: '100ms',
+      delivery: DELIVERY,
       // A short lease so a killed poller's source is free again soon; small groups so a cycle has
       // many pending → publish → commit windows for a kill to land in.
       extraYaml: 'poller:\n  leaseTtl: 1s\n  publishBatchSize: 5\n',
     });
     const sb = s;
     const args = ['run', '--config', sb.configFile, '--data-dir', sb.dataDir];
-    console.log(`chaos seed ${SEED} (CHAOS_SEED=${SEED} repeats the kill delays and the API's changes)`);
+    console.log(
+      `chaos seed ${SEED}, ${DELIVERY} delivery (CHAOS_SEED=${SEED} repeats the kill delays and the API's changes)`,
+    );
 
     const killed: KilledRun[] = [];
     for (let i = 0; i < KILLS; i++) {
