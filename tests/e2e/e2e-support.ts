@@ -74,13 +74,24 @@ export interface SandboxOptions {
   readonly extraYaml?: string;
   /** How the local bus hands messages to the loader (`bus.delivery`); the default's when absent. */
   readonly delivery?: 'batch' | 'push';
+  /** Random cart changes per second the demo API makes from the start (its mutator); 0 when absent. */
+  readonly changesPerSecond?: number;
+  /** The demo API's seed (its carts and the mutator's changes); 7 when absent. */
+  readonly seed?: number;
+  /** The carts source's `pollInterval` (e.g. `200ms`); the default's when absent. */
+  readonly pollInterval?: string;
 }
 
 export async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const dir = await mkdtemp(path.join(tmpdir(), 'changefeed-e2e-'));
-  const api = await startDemoApi({ port: 0, carts: options.carts ?? 12, changesPerSecond: 0, seed: 7 });
+  const api = await startDemoApi({
+    port: 0,
+    carts: options.carts ?? 12,
+    changesPerSecond: options.changesPerSecond ?? 0,
+    seed: options.seed ?? 7,
+  });
   const configFile = path.join(dir, 'changefeed.yaml');
-  await writeFile(configFile, configYaml(api.url, options.extraYaml ?? '', options.delivery));
+  await writeFile(configFile, configYaml(api.url, options.extraYaml ?? '', options.delivery, options.pollInterval));
   const dataDir = path.join(dir, 'data');
   return {
     dir,
@@ -104,12 +115,12 @@ export async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
 }
 
 /** Small page size so every cycle crosses pages; short backoffs and lease so tests stay quick. */
-export function configYaml(apiUrl: string, extra: string, delivery?: 'batch' | 'push'): string {
+export function configYaml(apiUrl: string, extra: string, delivery?: 'batch' | 'push', pollInterval?: string): string {
   return `backend: local
 sources:
   - name: carts
     mode: stream
-    request:
+${pollInterval === undefined ? '' : `    pollInterval: ${pollInterval}\n`}    request:
       url: ${apiUrl}/carts
       recordsPath: carts
       pagination: { type: offset, limit: 5 }
