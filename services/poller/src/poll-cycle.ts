@@ -93,8 +93,10 @@ const NO_SKIPS: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
  * the snapshot, publish one CloudEvent per change, and commit the snapshot only for the entities
  * whose events the bus acknowledged. Creations and updates are published in groups as their pages
  * arrive; deletions once the last page is in, so a fetch that fails part-way leaves what it
- * published (true, and committed) and emits no deletion. Never throws for a failed cycle: the
- * result (and the audit row) say so.
+ * published (true, and committed) and emits no deletion. A cycle that received records it could
+ * not key emits no deletion either (see `SnapshotDiffer.finish`); it warns, counts them in the
+ * audit row, and with `onUnkeyedRecords: fail` is recorded as failed. Never throws for a failed
+ * cycle: the result (and the audit row) say so.
  *
  * Why a crash loses nothing: before a group is published, its events are recorded as *pending*
  * in the snapshot store (write-ahead intent, one write per group, fenced by the lease); the
