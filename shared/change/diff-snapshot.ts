@@ -35,6 +35,20 @@ export interface SnapshotDiff {
    * their entry with the current hash, to commit without an event, so the old format is read once.
    */
   readonly rehashed: SnapshotUpdate[];
+  /**
+   * Live entities the poll did not see and did not delete, because it could not key every record
+   * (see `DiffBuilder.finish`); 0 otherwise.
+   */
+  readonly deletionsSuppressed: number;
+}
+
+/** Whether a poll's absent entities are deleted (see `DiffBuilder.finish`). */
+export interface FinishOptions {
+  /**
+   * False when the poll received records it could not key (no id, a duplicate id, not an
+   * object): any absent entity may be one of them, so none is known to be gone.
+   */
+  readonly deletions: boolean;
 }
 
 /**
@@ -79,11 +93,21 @@ export class DiffBuilder {
     return taken;
   }
 
-  /** Creations and updates as added (and not taken), then a deletion for every live snapshot entity not current. */
-  finish(isCurrent: (entityId: string) => boolean): SnapshotDiff {
+  /**
+   * Creations and updates as added (and not taken), then a deletion for every live snapshot
+   * entity not current; with `deletions: false`, those entities are only counted
+   * (`deletionsSuppressed`) and keep their snapshot entry, so they are neither deleted nor
+   * re-created when the API keys them again.
+   */
+  finish(isCurrent: (entityId: string) => boolean, options: FinishOptions = { deletions: true }): SnapshotDiff {
     let deleted = 0;
+    let deletionsSuppressed = 0;
     for (const [entityId, previous] of this.snapshot) {
       if (previous.deleted || isCurrent(entityId)) continue;
+      if (!options.deletions) {
+        deletionsSuppressed += 1;
+        continue;
+      }
       deleted += 1;
       this.changes.push({ type: EventType.deleted, entityId, version: previous.version + 1, hash: '', record: null });
     }
@@ -91,6 +115,7 @@ export class DiffBuilder {
       changes: this.changes,
       counts: { created: this.created, updated: this.updated, deleted, unchanged: this.unchanged },
       rehashed: this.rehashed,
+      deletionsSuppressed,
     };
   }
 }

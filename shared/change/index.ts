@@ -4,3 +4,4 @@ export * from './record-hash';
 export * from './last-per-key';
 export * from './pending-changes';
 export * from './snapshot-differ';
+export * from './unkeyed-records';

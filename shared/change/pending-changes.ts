@@ -1,5 +1,5 @@
 import { EventType, type PendingEntry, type PendingUpdate, type SnapshotEntry, type SnapshotUpdate } from '../ports';
-import type { CurrentRecord, DetectedChange, DiffCounts, SnapshotDiff } from './diff-snapshot';
+import type { CurrentRecord, DetectedChange, DiffCounts, FinishOptions, SnapshotDiff } from './diff-snapshot';
 import { sameContent } from './record-hash';
 
 export interface ReconciledDiff extends SnapshotDiff {
@@ -22,6 +22,9 @@ export interface ReconciledDiff extends SnapshotDiff {
  *   and p are both alive, `created` when it reappears after a pending deletion or never lived in
  *   s, `deleted` when a pending creation or update is gone); without it the warehouse would keep p.
  * - A stale pending entry (s.version >= p.version) changes nothing; s is committed again to clear it.
+ * - With `deletions: false` (the poll could not key every record), an entity absent from the poll
+ *   may be one of the unkeyed records: it gets no event, and its pending entry stays for the next
+ *   cycle to reconcile.
  *
  * Costs nothing without pending entries; with them, one pass over the changes (not over every
  * entity), since pending is about one publish group. Kept apart from `diffSnapshot` so that
@@ -32,13 +35,15 @@ export function reconcilePending(
   current: ReadonlyMap<string, CurrentRecord>,
   snapshot: ReadonlyMap<string, SnapshotEntry>,
   pending: ReadonlyMap<string, PendingEntry>,
+  options: FinishOptions = { deletions: true },
 ): ReconciledDiff {
   const resolved: SnapshotUpdate[] = [];
   const overrides = new Map<string, DetectedChange>();
   for (const [entityId, p] of pending) {
     const s = snapshot.get(entityId);
+    const c = current.get(entityId);
     if (s !== undefined && s.version >= p.version) resolved.push({ entityId, ...s });
-    else overrides.set(entityId, changeOverPending(entityId, s, p, current.get(entityId)));
+    else if (c !== undefined || options.deletions) overrides.set(entityId, changeOverPending(entityId, s, p, c));
   }
   if (overrides.size === 0) return { ...diff, resolved };
   // An entity that gets an event here is committed with that event, not re-hashed silently before it.
@@ -59,7 +64,7 @@ export function reconcilePending(
     counts[override.type] += 1;
     changes.push(override);
   }
-  return { changes, counts, resolved, rehashed };
+  return { changes, counts, resolved, rehashed, deletionsSuppressed: diff.deletionsSuppressed };
 }
 
 function changeOverPending(

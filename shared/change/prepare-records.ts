@@ -5,10 +5,23 @@ import { readSteps } from '../source/dot-path';
 export interface SkippedCounts {
   /** Not a JSON object (a string, a number, null, an array...). */
   readonly notObject: number;
-  /** No usable value at `idField` (absent, null, "", or an object). */
+  /**
+   * No usable id at `idField`: absent, null, "", or not a string or an integer (an object, a
+   * boolean, 1.5, an integer too large to have been parsed exactly).
+   */
   readonly missingId: number;
   /** Same id as an earlier record of the same run; the first one is kept. */
   readonly duplicateId: number;
+}
+
+/**
+ * Records a run received but could not key: it cannot tell which entities they are, so it cannot
+ * tell which of the entities it did not see are gone. A duplicate id counts: the record that
+ * carries it is some entity's, just not one the run can name (an API that repeats ids is usually
+ * one whose ids or pagination shifted, and the entity it displaced looks absent).
+ */
+export function unkeyedCount(skipped: SkippedCounts): number {
+  return skipped.notObject + skipped.missingId + skipped.duplicateId;
 }
 
 export interface PreparedRecords {
@@ -27,10 +40,15 @@ export function recordId(record: JsonRecord, idField: string): string | undefine
   return idText(readSteps(record, idField.split('.')));
 }
 
+/**
+ * Ids are non-empty strings and integers. Not booleans (`true` would become the entity "true"),
+ * not fractions (1.5 is a measurement, not an identity), and not integers beyond 2^53: JSON.parse
+ * has already rounded them, so two entities may share one. A number id is its decimal text, so
+ * 7 and "7" are the same entity.
+ */
 function idText(id: unknown): string | undefined {
   if (typeof id === 'string') return id === '' ? undefined : id;
-  if (typeof id === 'number' && Number.isFinite(id)) return String(id);
-  if (typeof id === 'boolean' || typeof id === 'bigint') return String(id);
+  if (typeof id === 'number' && Number.isSafeInteger(id)) return String(id);
   return undefined;
 }
 

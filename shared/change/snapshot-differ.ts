@@ -1,7 +1,7 @@
 import type { PendingEntry, SnapshotEntry } from '../ports';
 import { DiffBuilder, type CurrentRecord, type DetectedChange } from './diff-snapshot';
 import { reconcilePending, type ReconciledDiff } from './pending-changes';
-import { RecordKeyer, type SkippedCounts } from './prepare-records';
+import { RecordKeyer, unkeyedCount, type SkippedCounts } from './prepare-records';
 import { hashRecord } from './record-hash';
 
 /**
@@ -72,13 +72,19 @@ export class SnapshotDiffer {
   /**
    * Everything not taken by `takeGroups`, deletions included, corrected for pending events; the
    * counts are those of the whole poll. Call once, after the last page.
+   *
+   * A poll that received a record it could not key (see `unkeyedCount`) emits no deletion: any
+   * entity it did not see may be that record, and deleting it would only re-create it next cycle
+   * (with a `deleted` row in the warehouse's history that never happened). Its creations and
+   * updates are true all the same; `deletionsSuppressed` counts the deletions it did not emit.
    */
   finish(): ReconciledDiff {
     const start = process.hrtime.bigint();
-    const rest = this.builder.finish((entityId) => this.keyer.has(entityId));
+    const options = { deletions: unkeyedCount(this.keyer.skipped) === 0 };
+    const rest = this.builder.finish((entityId) => this.keyer.has(entityId), options);
     const plain = { ...rest, changes: [...this.ready, ...this.held, ...rest.changes] };
     this.ready = [];
-    const diff = reconcilePending(plain, this.pendingCurrent, this.snapshot, this.pending);
+    const diff = reconcilePending(plain, this.pendingCurrent, this.snapshot, this.pending, options);
     this.busyNs += process.hrtime.bigint() - start;
     return diff;
   }

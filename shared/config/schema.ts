@@ -152,6 +152,10 @@ export const sourceSchema = z
       .meta({
         description: `Stream only: a cycle that would delete more than this share of the source's live entities (when it has at least ${DEFAULTS.source.deletionGuardMinEntities}) is refused and emits nothing, because an API answering 200 with an empty list looks exactly like mass deletion; \`1\` turns the guard off.`,
       }),
+    onUnkeyedRecords: z.enum(['warn', 'fail']).default('warn').meta({
+      description:
+        'A run that received records it could not key (no id, an id that is not a string or an integer, a duplicate id, not an object) cannot tell which entities are gone: a stream emits no deletion that cycle, a full batch refresh merges by `idField` instead of replacing the table. `warn`: log the count and first positions and record them in `_runs`; `fail`: also mark the run failed (a batch run then writes nothing).',
+    }),
     incremental: incrementalSchema.optional(),
     current: currentSchema,
   })

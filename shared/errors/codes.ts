@@ -139,6 +139,13 @@ export const ERROR_CODES = {
     meaning: 'More pages than request.maxPages: pagination that never ends, or a source larger than expected',
     action: 'Check the paginator settings; raise request.maxPages if the source really is that large',
   },
+  'SOURCE.UNKEYED_RECORDS': {
+    retry: Retry.no,
+    meaning:
+      'A run received records without a string or integer id, with a duplicate id, or not objects, and sources[].onUnkeyedRecords is fail; it published no deletion (a batch run wrote nothing)',
+    action:
+      'Fix idField or the API (the log line "records skipped" gives the first positions); set onUnkeyedRecords: warn to accept such runs',
+  },
   'POLL.TOO_MANY_DELETIONS': {
     retry: Retry.no,
     meaning:

@@ -2,7 +2,14 @@ import type { SourceConfig } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import { RunKind, RunStatus, type SourceClient } from '@changefeed/shared/ports';
 import { runAuditRow, writeRunAudit } from '@changefeed/shared/runs';
-import { runBatchSource, BatchMode, type BatchRunDeps, type BatchRunOptions, type BatchRunResult } from './run-batch';
+import {
+  runBatchSource,
+  BatchMode,
+  BatchWrite,
+  type BatchRunDeps,
+  type BatchRunOptions,
+  type BatchRunResult,
+} from './run-batch';
 import { randomUUID } from 'node:crypto';
 
 export interface BatchJobDeps extends Omit<BatchRunDeps, 'sourceClient'> {
@@ -82,6 +89,7 @@ async function recordSetupFailure(
     source: source.name,
     table: source.table,
     mode: source.incremental === undefined ? BatchMode.full : BatchMode.incremental,
+    write: BatchWrite.none,
     status: audit.status,
     rowsRead: 0,
     rowsWritten: 0,

@@ -12,7 +12,7 @@ import {
   type SourceClient,
 } from '@changefeed/shared/ports';
 import { runAuditRow, writeRunAudit } from '@changefeed/shared/runs';
-import { prepareRecords, type SkippedCounts } from '@changefeed/shared/change';
+import { prepareRecords, unkeyedCount, unkeyedRecordsError, type SkippedCounts } from '@changefeed/shared/change';
 import { nextWatermark } from './watermark';
 
 /** What one batch run needs. */
@@ -36,11 +36,17 @@ export interface BatchRunOptions {
 export const BatchMode = { full: 'full', incremental: 'incremental' } as const;
 export type BatchMode = (typeof BatchMode)[keyof typeof BatchMode];
 
+/** How a run wrote its records: a full refresh that could not key every record merges instead of replacing. */
+export const BatchWrite = { replace: 'replace', merge: 'merge', none: 'none' } as const;
+export type BatchWrite = (typeof BatchWrite)[keyof typeof BatchWrite];
+
 export interface BatchRunResult {
   readonly runId: string;
   readonly source: string;
   readonly table: string;
   readonly mode: BatchMode;
+  /** `merge` for a full refresh that could not key every record; `none` when nothing was written. */
+  readonly write: BatchWrite;
   readonly status: RunStatus;
   /** Records received from the API, skipped ones included. */
   readonly rowsRead: number;
@@ -63,6 +69,12 @@ export interface BatchRunResult {
  * merged by `idField`; the new watermark is stored only once the merge succeeded, so a failed
  * run is fetched again next time rather than lost. Every run, failed or not, writes an audit row.
  * Never throws for a failed run: the result says so.
+ *
+ * Records without a string or integer id, with a duplicate id, or not objects are never loaded
+ * (a merge could not place them). A full refresh that received any cannot tell which rows are
+ * gone (an unkeyed record may be one of them), so it merges the records it could key by
+ * `idField` instead of replacing the table: the poller's rule of no deletions from such a cycle,
+ * for a reference table. With `onUnkeyedRecords: fail` such a run writes nothing and fails.
  */
 export async function runBatchSource(
   deps: BatchRunDeps,
@@ -82,6 +94,7 @@ export async function runBatchSource(
   let bytes = 0;
   let missingCursor = 0;
   let skipped: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
+  let write: BatchWrite = BatchWrite.none;
   let cursorBefore: string | undefined;
   let cursorAfter: string | undefined;
   let error: string | null = null;
@@ -102,18 +115,36 @@ export async function runBatchSource(
 
     const prepared = prepareRecords(raw, source.idField);
     skipped = prepared.skipped;
-    const skippedTotal = skipped.notObject + skipped.missingId + skipped.duplicateId;
-    if (skippedTotal > 0) {
+    const unkeyed = unkeyedCount(skipped);
+    const fail = unkeyed > 0 && source.onUnkeyedRecords === 'fail';
+    const merge = incremental !== undefined || unkeyed > 0;
+    if (unkeyed > 0) {
       logger.warn('batch records skipped', {
+        runId,
         idField: source.idField,
+        unkeyed,
         ...skipped,
         firstSkippedAt: prepared.firstSkippedAt,
+        write: fail ? BatchWrite.none : merge ? BatchWrite.merge : BatchWrite.replace,
+      });
+    }
+    if (fail) {
+      throw unkeyedRecordsError({
+        source: source.name,
+        idField: source.idField,
+        skipped,
+        firstSkippedAt: prepared.firstSkippedAt,
+        instead: `nothing was written to "${source.table}"`,
       });
     }
 
     if (incremental === undefined) {
-      rowsWritten = await deps.loader.replaceTable(source.table, prepared.records);
+      write = merge ? BatchWrite.merge : BatchWrite.replace;
+      rowsWritten = merge
+        ? await deps.loader.mergeRecords(source.table, prepared.records, source.idField)
+        : await deps.loader.replaceTable(source.table, prepared.records);
     } else {
+      write = BatchWrite.merge;
       rowsWritten = await deps.loader.mergeRecords(source.table, prepared.records, source.idField);
       const watermark = nextWatermark(prepared.records, incremental.cursorField, cursorBefore);
       missingCursor = watermark.missing;
@@ -125,6 +156,7 @@ export async function runBatchSource(
   } catch (e: unknown) {
     error = errorMessage(e);
     rowsWritten = 0;
+    write = BatchWrite.none;
   }
 
   const endedAt = clock.now();
@@ -135,6 +167,8 @@ export async function runBatchSource(
     skippedNotObject: skipped.notObject,
     skippedMissingId: skipped.missingId,
     skippedDuplicateId: skipped.duplicateId,
+    // 1 when a full refresh merged instead of replacing, because some records could not be keyed.
+    ...(incremental === undefined ? { mergedInsteadOfReplaced: write === BatchWrite.merge ? 1 : 0 } : {}),
     durationMs,
     ...(incremental === undefined ? {} : { missingCursor }),
   };
@@ -153,7 +187,18 @@ export async function runBatchSource(
   const { status } = audit;
   await writeRunAudit(deps.runLog, logger, audit);
 
-  const fields = { runId, table: source.table, mode, rowsRead, rowsWritten, pages, bytes, durationMs, ...details };
+  const fields = {
+    runId,
+    table: source.table,
+    mode,
+    write,
+    rowsRead,
+    rowsWritten,
+    pages,
+    bytes,
+    durationMs,
+    ...details,
+  };
   if (error === null) logger.info('batch run succeeded', { ...fields, cursorBefore, cursorAfter });
   else logger.error('batch run failed', { ...fields, error, cursorBefore });
 
@@ -162,6 +207,7 @@ export async function runBatchSource(
     source: source.name,
     table: source.table,
     mode,
+    write,
     status,
     rowsRead,
     rowsWritten,

@@ -4,6 +4,8 @@ import {
   pendingUpdateFor,
   snapshotUpdateFor,
   SnapshotDiffer,
+  unkeyedCount,
+  unkeyedRecordsError,
   type DetectedChange,
   type DiffCounts,
   type SkippedCounts,
@@ -69,6 +71,8 @@ export interface PollCycleResult {
   readonly records: number;
   readonly skipped: SkippedCounts;
   readonly counts: DiffCounts;
+  /** Live entities absent from the poll that were not deleted, because some records could not be keyed. */
+  readonly deletionsSuppressed: number;
   /** Events the bus acknowledged. */
   readonly published: number;
   /** Events the bus refused; their entities are re-detected next cycle. */
@@ -89,8 +93,10 @@ const NO_SKIPS: SkippedCounts = { notObject: 0, missingId: 0, duplicateId: 0 };
  * the snapshot, publish one CloudEvent per change, and commit the snapshot only for the entities
  * whose events the bus acknowledged. Creations and updates are published in groups as their pages
  * arrive; deletions once the last page is in, so a fetch that fails part-way leaves what it
- * published (true, and committed) and emits no deletion. Never throws for a failed cycle: the
- * result (and the audit row) say so.
+ * published (true, and committed) and emits no deletion. A cycle that received records it could
+ * not key emits no deletion either (see `SnapshotDiffer.finish`); it warns, counts them in the
+ * audit row, and with `onUnkeyedRecords: fail` is recorded as failed. Never throws for a failed
+ * cycle: the result (and the audit row) say so.
  *
  * Why a crash loses nothing: before a group is published, its events are recorded as *pending*
  * in the snapshot store (write-ahead intent, one write per group, fenced by the lease); the
@@ -122,6 +128,7 @@ export async function runPollCycle(
   let records = 0;
   let skipped = NO_SKIPS;
   let counts = NO_COUNTS;
+  let deletionsSuppressed = 0;
   let published = 0;
   let publishFailed = 0;
   let notAttempted = 0;
@@ -187,17 +194,22 @@ export async function runPollCycle(
     }
     records = differ.records;
     skipped = differ.skipped;
-    if (skipped.notObject + skipped.missingId + skipped.duplicateId > 0) {
-      logger.warn('poll records skipped', {
-        runId,
-        idField: source.idField,
-        ...skipped,
-        firstSkippedAt: differ.firstSkippedAt,
-      });
-    }
     const diff = differ.finish();
     timings.diffMs = Math.round(differ.busyMs);
     counts = baseline ? { ...NO_COUNTS, unchanged: diff.counts.created } : diff.counts;
+    deletionsSuppressed = diff.deletionsSuppressed;
+    // Records the cycle could not key make it emit no deletion (see SnapshotDiffer.finish).
+    const unkeyed = unkeyedCount(skipped);
+    if (unkeyed > 0) {
+      logger.warn('poll records skipped', {
+        runId,
+        idField: source.idField,
+        unkeyed,
+        ...skipped,
+        firstSkippedAt: differ.firstSkippedAt,
+        deletionsSuppressed,
+      });
+    }
     // A deletion guard that refuses the deletions still lets the rest of the cycle out: creations
     // and updates are true whatever the API lost.
     let refusal: Error | undefined;
@@ -231,6 +243,15 @@ export async function runPollCycle(
       notAttempted = groups.notAttempted;
     }
     if (refusal !== undefined) throw refusal;
+    if (unkeyed > 0 && source.onUnkeyedRecords === 'fail') {
+      throw unkeyedRecordsError({
+        source: source.name,
+        idField: source.idField,
+        skipped,
+        firstSkippedAt: differ.firstSkippedAt,
+        instead: `no deletion was published (${deletionsSuppressed} absent entities kept; this cycle's creations and updates were published)`,
+      });
+    }
     if (baseline) {
       logger.info('cold start: baseline recorded without events', { runId, entities: counts.unchanged });
     }
@@ -261,6 +282,7 @@ export async function runPollCycle(
     skippedNotObject: skipped.notObject,
     skippedMissingId: skipped.missingId,
     skippedDuplicateId: skipped.duplicateId,
+    deletionsSuppressed,
     publishFailed,
     notAttempted,
     coldStart: coldStart ? 1 : 0,
@@ -297,6 +319,7 @@ export async function runPollCycle(
     records,
     skipped,
     counts,
+    deletionsSuppressed,
     published,
     publishFailed,
     notAttempted,

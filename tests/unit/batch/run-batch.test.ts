@@ -56,6 +56,7 @@ describe('runBatchSource, full mode', () => {
       source: 'products',
       table: 'products',
       mode: 'full',
+      write: 'replace',
       status: 'succeeded',
       rowsRead: 3,
       rowsWritten: 3,
@@ -89,6 +90,7 @@ describe('runBatchSource, full mode', () => {
           skippedNotObject: 1,
           skippedMissingId: 1,
           skippedDuplicateId: 1,
+          mergedInsteadOfReplaced: 1,
           durationMs: 0,
         },
       },
@@ -103,6 +105,41 @@ describe('runBatchSource, full mode', () => {
     expect(d.loader.tables.get('products')).toEqual([{ id: 1 }]);
     const warning = log.lines.find((l) => l['message'] === 'batch records skipped');
     expect(warning).toMatchObject({ severity: 'WARNING', source: 'products', missingId: 3, firstSkippedAt: [1, 2, 3] });
+  });
+
+  it('a full refresh with records it cannot key merges the rest instead of replacing: no row is deleted', async () => {
+    const log = captureLog();
+    const d = deps(
+      new FakeSourceClient([[{ id: 1, v: 'new' }, { v: 'no id' }, { id: true }, { id: 1.5 }, { id: 3 }]]),
+      {
+        logger: log.logger,
+      },
+    );
+    d.loader.tables.set('products', [{ id: 1, v: 'old' }, { id: 2 }]);
+    const result = await runBatchSource(d, source(), { newRunId: sequentialIds() });
+    expect(result).toMatchObject({ status: 'succeeded', write: 'merge', rowsWritten: 2 });
+    expect(result.skipped).toEqual({ notObject: 0, missingId: 3, duplicateId: 0 });
+    expect(d.loader.calls).toEqual([{ op: 'merge', table: 'products', count: 2, keyField: 'id' }]);
+    expect(d.loader.tables.get('products')).toEqual([{ id: 1, v: 'new' }, { id: 2 }, { id: 3 }]);
+    expect(log.lines.find((l) => l['message'] === 'batch records skipped')).toMatchObject({
+      severity: 'WARNING',
+      unkeyed: 3,
+      firstSkippedAt: [1, 2, 3],
+      write: 'merge',
+    });
+    expect(d.runLog.runs[0]?.details).toMatchObject({ skippedMissingId: 3, mergedInsteadOfReplaced: 1 });
+  });
+
+  it('with onUnkeyedRecords: fail, a run with records it cannot key fails and writes nothing', async () => {
+    const d = deps(new FakeSourceClient([[{ id: 1 }, { id: 1 }]]));
+    d.loader.tables.set('products', [{ id: 99 }]);
+    const result = await runBatchSource(d, source({ onUnkeyedRecords: 'fail' }), { newRunId: sequentialIds() });
+    expect(result).toMatchObject({ status: 'failed', write: 'none', rowsWritten: 0 });
+    expect(result.error).toContain('1 record(s) could not be keyed by "id"');
+    expect(result.error).toContain('nothing was written to "products"');
+    expect(d.loader.calls).toEqual([]);
+    expect(d.loader.tables.get('products')).toEqual([{ id: 99 }]);
+    expect(d.runLog.runs[0]).toMatchObject({ status: 'failed', rowsRead: 2, rowsWritten: 0 });
   });
 
   it('uses a nested idField', async () => {

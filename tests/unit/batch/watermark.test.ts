@@ -38,5 +38,16 @@ describe('prepareRecords', () => {
     expect(recordId({ id: 7 }, 'id')).toBe('7');
     expect(recordId({ id: 'x' }, 'id')).toBe('x');
     expect(recordId({ id: Number.NaN }, 'id')).toBeUndefined();
+    expect(recordId({ id: -3 }, 'id')).toBe('-3');
+  });
+
+  it('takes only strings and integers JSON parses exactly as ids', () => {
+    for (const id of [true, false, 1.5, 2 ** 53, 1e21, Number.POSITIVE_INFINITY, {}, [], null, '']) {
+      expect(recordId({ id }, 'id')).toBeUndefined();
+    }
+    expect(recordId({ id: 2 ** 53 - 1 }, 'id')).toBe('9007199254740991');
+    const prepared = prepareRecords([{ id: true }, { id: 'true' }, { id: 2.5 }, { id: 2 }], 'id');
+    expect(prepared.ids).toEqual(['true', '2']);
+    expect(prepared.skipped).toEqual({ notObject: 0, missingId: 2, duplicateId: 0 });
   });
 });

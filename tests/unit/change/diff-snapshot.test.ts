@@ -188,17 +188,23 @@ describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
     [{ id: 4, v: 'back' }, { id: 1, v: 'dup' }, { v: 'no id' }],
     [{ id: 5, v: 'new' }],
   ];
+  /** The same poll with every record keyed: the records the keyer skips in `pages` left out. */
+  const keyedPages: unknown[][] = [
+    [
+      { id: 1, v: 'a' },
+      { id: 2, v: 'B' },
+    ],
+    [{ id: 4, v: 'back' }],
+    [{ id: 5, v: 'new' }],
+  ];
+  const changeKey = (c: { entityId: string; version: number; type: string }) => `${c.type} ${c.entityId} v${c.version}`;
 
-  it('gives the diff of the whole poll, deletions last, and counts what it skipped', () => {
+  it('gives the diff of the whole poll, deletions last', () => {
     const differ = new SnapshotDiffer(snapshot, new Map(), 'id');
-    for (const page of pages) differ.addPage(page);
+    for (const page of keyedPages) differ.addPage(page);
     const diff = differ.finish();
     const whole = new Map(
-      pages
-        .flat()
-        .filter((r): r is { id: number } => r !== null && typeof r === 'object' && 'id' in r)
-        .filter((r, i, all) => all.findIndex((o) => o.id === r.id) === i)
-        .map((r) => [String(r.id), { record: r, hash: hashRecord(r) }]),
+      keyedPages.flat().map((r) => [String((r as { id: number }).id), { record: r, hash: hashRecord(r) }]),
     );
     expect(diff.changes).toEqual(diffSnapshot(whole, snapshot).changes);
     expect(diff.changes.map((c) => [c.type, c.entityId, c.version])).toEqual([
@@ -207,9 +213,33 @@ describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
       ['created', '5', 1],
       ['deleted', '3', 2],
     ]);
+    expect(diff.deletionsSuppressed).toBe(0);
+  });
+
+  it('counts what it skipped, and then deletes nothing: an absent entity may be a skipped record', () => {
+    const differ = new SnapshotDiffer(snapshot, new Map(), 'id');
+    for (const page of pages) differ.addPage(page);
+    const diff = differ.finish();
+    expect(diff.changes.map(changeKey)).toEqual(['updated 2 v3', 'created 4 v4', 'created 5 v1']);
+    expect(diff.counts).toEqual({ created: 2, updated: 1, deleted: 0, unchanged: 1 });
+    expect(diff.deletionsSuppressed).toBe(1);
     expect(differ.records).toBe(7);
     expect(differ.skipped).toEqual({ notObject: 1, missingId: 1, duplicateId: 1 });
     expect(differ.firstSkippedAt).toEqual([2, 4, 5]);
+  });
+
+  it('with a skipped record, an absent entity with a pending event gets no event and stays pending', () => {
+    // A creation of 9 was published but not committed; 9 is absent now, and one record has no id.
+    const pending = new Map([['9', { type: EventType.created, hash: hashRecord({ id: 9 }), version: 1 }]]);
+    const differ = new SnapshotDiffer(snapshot, pending, 'id');
+    differ.addPage([...(keyedPages[0] ?? []), { v: 'no id' }]);
+    const diff = differ.finish();
+    expect(diff.changes.map(changeKey)).toEqual(['updated 2 v3']);
+    expect(diff.resolved).toEqual([]);
+
+    const keyed = new SnapshotDiffer(snapshot, pending, 'id');
+    keyed.addPage(keyedPages[0] ?? []);
+    expect(keyed.finish().changes.map(changeKey)).toContain('deleted 9 v2');
   });
 
   it('reconciles pending events with the records of their entities', () => {
@@ -224,7 +254,7 @@ describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
     const pending = new Map([['2', { type: EventType.updated, hash: hashRecord({ id: 2, v: 'x' }), version: 3 }]]);
     const streamed = new SnapshotDiffer(snapshot, pending, 'id');
     const groups: string[][] = [];
-    for (const page of pages) {
+    for (const page of keyedPages) {
       streamed.addPage(page);
       for (const group of streamed.takeGroups(1))
         groups.push(group.map((c) => `${c.type} ${c.entityId} v${c.version}`));
@@ -235,7 +265,7 @@ describe('SnapshotDiffer (page by page, as the poller diffs)', () => {
     expect(rest.changes.map((c) => `${c.type} ${c.entityId} v${c.version}`)).toEqual(['updated 2 v4', 'deleted 3 v2']);
 
     const whole = new SnapshotDiffer(snapshot, pending, 'id');
-    for (const page of pages) whole.addPage(page);
+    for (const page of keyedPages) whole.addPage(page);
     const all = whole.finish();
     expect(rest.counts).toEqual(all.counts);
     const key = (c: { entityId: string; version: number; type: string }) => `${c.type} ${c.entityId} v${c.version}`;

@@ -6,7 +6,7 @@ import { EventType, type SourceClient } from '@changefeed/shared/ports';
 import { runPollCycle, type PollCycleDeps } from '../../../services/poller/src/poll-cycle';
 import { SourceLease } from '../../../services/poller/src/source-lease';
 import { FakeEventPublisher, MemorySnapshotStore } from '../../support/poller-fakes';
-import { FakeClock, FakeRunLog, FakeSourceClient, sequentialIds } from '../../support/source-fakes';
+import { FakeClock, FakeRunLog, FakeSourceClient, captureLog, sequentialIds } from '../../support/source-fakes';
 
 function source(overrides: Record<string, unknown> = {}): SourceConfig {
   return sourceSchema.parse({
@@ -541,6 +541,94 @@ describe('runPollCycle', () => {
 
       // Entities with a pending event go after the others: their reconciliation needs the whole poll.
       expect(w.publisher.summary()).toEqual(['created 2 v1', 'created 1 v2']);
+    });
+  });
+
+  describe('records the cycle cannot key', () => {
+    const carts = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1, n: 'a' }));
+    /** The 500 carts in pages of 100, with page 3 (positions 200-299) as `third` makes it. */
+    const pagesWith = (third: (cart: { id: number; n: string }) => unknown) => {
+      const all = carts(500);
+      return [0, 1, 2, 3, 4].map((p) => all.slice(p * 100, p * 100 + 100).map((c) => (p === 2 ? third(c) : c)));
+    };
+
+    it('a page of 100 records without ids among 500 emits no deletion, warns with the count and positions, and is recorded in _runs', async () => {
+      const log = captureLog();
+      const w = world();
+      await w.cycle([carts(500)]);
+      w.publisher.published.length = 0;
+      const pages = pagesWith((c) => ({ n: c.n }));
+      pages[0]![0] = { id: 1, n: 'changed' };
+      const result = await w.cycle(pages, { logger: log.logger });
+      expect(result).toMatchObject({ status: 'succeeded', error: null, records: 500, deletionsSuppressed: 100 });
+      expect(result.counts).toMatchObject({ updated: 1, deleted: 0 });
+      expect(w.publisher.summary()).toEqual(['updated 1 v2']);
+      const warning = log.lines.find((l) => l['message'] === 'poll records skipped');
+      expect(warning).toMatchObject({
+        severity: 'WARNING',
+        unkeyed: 100,
+        missingId: 100,
+        deletionsSuppressed: 100,
+        firstSkippedAt: Array.from({ length: 10 }, (_, i) => 200 + i),
+      });
+      expect(w.runLog.runs.at(-1)).toMatchObject({ status: 'succeeded', error: null });
+      expect(w.runLog.runs.at(-1)?.details).toMatchObject({
+        skippedMissingId: 100,
+        deleted: 0,
+        deletionsSuppressed: 100,
+      });
+      // The ids come back: nothing was deleted, so nothing is re-created.
+      const back = await w.cycle([carts(500).map((c) => (c.id === 1 ? { id: 1, n: 'changed' } : c))]);
+      expect(back).toMatchObject({ status: 'succeeded', published: 0, deletionsSuppressed: 0 });
+    });
+
+    it('duplicate ids that displace other records delete none of them', async () => {
+      const w = world();
+      await w.cycle([carts(500)]);
+      w.publisher.published.length = 0;
+      // Page 3 repeats the ids of page 1: carts 201-300 are in the answer, under ids the cycle has seen.
+      const result = await w.cycle(pagesWith((c) => ({ id: c.id - 200, n: c.n })));
+      expect(result).toMatchObject({ status: 'succeeded', published: 0, deletionsSuppressed: 100 });
+      expect(result.skipped).toEqual({ notObject: 0, missingId: 0, duplicateId: 100 });
+    });
+
+    it('with onUnkeyedRecords: fail, the cycle fails with SOURCE.UNKEYED_RECORDS; its creations and updates stand', async () => {
+      const w = world(source({ onUnkeyedRecords: 'fail' }));
+      await w.cycle([carts(500)]);
+      w.publisher.published.length = 0;
+      const pages = pagesWith(() => 'not an object');
+      pages[4]!.push({ id: 501, n: 'new' });
+      const result = await w.cycle(pages);
+      expect(result).toMatchObject({ status: 'failed', errorCode: 'SOURCE.UNKEYED_RECORDS', published: 1 });
+      expect(result.error).toContain('100 record(s) could not be keyed by "id"');
+      expect(result.error).toContain('first at positions 200, 201');
+      expect(w.publisher.summary()).toEqual(['created 501 v1']);
+      expect(w.runLog.runs.at(-1)).toMatchObject({ status: 'failed', rowsWritten: 1 });
+      expect(w.runLog.runs.at(-1)?.details).toMatchObject({ skippedNotObject: 100, deletionsSuppressed: 100 });
+    });
+
+    it('takes strings and integers as ids, and not true, 1.5 or an integer JSON could not parse exactly', async () => {
+      const w = world();
+      const result = await w.cycle([[{ id: 7 }, { id: 'x' }, { id: true }, { id: 1.5 }, { id: 2 ** 60 }, { id: -0 }]]);
+      expect(w.publisher.summary()).toEqual(['created 7 v1', 'created x v1', 'created 0 v1']);
+      expect(result.skipped).toEqual({ notObject: 0, missingId: 3, duplicateId: 0 });
+    });
+
+    it('a cycle that keys every record again deletes what is gone', async () => {
+      const w = world();
+      await w.cycle([carts(500)]);
+      await w.cycle(pagesWith((c) => ({ n: c.n })));
+      w.publisher.published.length = 0;
+      const result = await w.cycle([carts(450)]);
+      expect(result).toMatchObject({ status: 'succeeded', published: 50, deletionsSuppressed: 0 });
+      expect(result.counts.deleted).toBe(50);
+    });
+
+    it('the deletion guard still refuses a mass deletion from a fully keyed cycle', async () => {
+      const w = world(source({ onUnkeyedRecords: 'fail' }));
+      await w.cycle([carts(500)]);
+      const refused = await w.cycle([carts(100)]);
+      expect(refused).toMatchObject({ status: 'failed', errorCode: 'POLL.TOO_MANY_DELETIONS', published: 0 });
     });
   });
 
