@@ -20,6 +20,7 @@ import { openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
 import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
+import { runUserQuery, type UserQueryOptions } from './duckdb-user-query';
 
 export interface DuckDbWarehouseOptions {
   /** Open for queries only; every write rejects with `WAREHOUSE.READ_ONLY`. */
@@ -101,7 +102,9 @@ export class DuckDbWarehouse implements Warehouse {
       instance = await DuckDBInstance.create(
         file,
         readOnly
-          ? { access_mode: 'READ_ONLY' }
+          ? // Only `changefeed query` opens it read-only: DuckDB itself then refuses files,
+            // ATTACH, extensions and any later SET, whatever the SQL.
+            { access_mode: 'READ_ONLY', enable_external_access: 'false', lock_configuration: 'true' }
           : {
               checkpoint_threshold: options.checkpointThreshold ?? DEFAULT_CHECKPOINT_THRESHOLD,
               memory_limit: options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
@@ -225,10 +228,25 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /**
-   * Runs one SQL statement and returns its rows as JSON-friendly objects: BIGINTs as numbers
-   * when exactly representable (strings otherwise), timestamps as ISO 8601 strings in UTC to the
-   * millisecond, JSON columns parsed, lists and structs as arrays and objects. The statement may
-   * also write (the CLI passes the user's SQL as is); it runs between, never inside, other writes.
+   * Runs a user's SQL (`changefeed query`) on a connection of its own, outside the queue the
+   * pipeline's writes share: only one statement that reads, no file access, interrupted after
+   * `timeoutMs` (`QUERY.REFUSED`, `QUERY.TIMEOUT`); see duckdb-user-query.ts. Rows as `query`.
+   */
+  userQuery(sql: string, options: UserQueryOptions = {}): Promise<Record<string, unknown>[]> {
+    if (this.closed || this.closing !== undefined) {
+      return Promise.reject(
+        new AppError('WAREHOUSE.CLOSED', `The warehouse "${this.file}" is closed`, { retryable: false }),
+      );
+    }
+    return runUserQuery(this.instance, sql, options);
+  }
+
+  /**
+   * Runs one SQL statement from changefeed's own code (tests, benchmarks, migrations) and returns
+   * its rows as JSON-friendly objects: BIGINTs as numbers when exactly representable (strings
+   * otherwise), timestamps as ISO 8601 strings in UTC to the millisecond, JSON columns parsed,
+   * lists and structs as arrays and objects. The statement may also write; it runs between, never
+   * inside, other writes. Never pass it a user's SQL: that is `userQuery`.
    */
   query(sql: string): Promise<Record<string, unknown>[]> {
     return this.exclusive(async () => {

@@ -94,7 +94,7 @@ async function runWithLogger(
   }
   let control: ControlServer | undefined;
   try {
-    control = await ControlServer.start(layout.dir, (sql) => pipeline.warehouse.query(sql));
+    control = await ControlServer.start(layout.dir, (sql, timeoutMs) => pipeline.warehouse.userQuery(sql, { timeoutMs }));
     if (options.once) {
       const summary = await pipeline.runOnce({
         signal: ctx.signal,
