@@ -385,9 +385,16 @@ export const ERROR_CODES = {
       'A `changefeed query` statement was refused before it ran: only one statement that reads the warehouse, with no file access, is allowed',
     action: 'Send a single SELECT (or FROM, WITH, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE) over warehouse tables',
   },
+  'QUERY.CANCELLED': {
+    retry: Retry.no,
+    meaning:
+      'A `changefeed query` statement was interrupted because the caller went away (the CLI exited or disconnected)',
+    action: 'Nothing: run it again if you still want the answer',
+  },
   'QUERY.TIMEOUT': {
     retry: Retry.no,
-    meaning: 'A `changefeed query` statement ran longer than the query timeout and was interrupted; ingestion was not affected',
+    meaning:
+      'A `changefeed query` statement ran longer than the query timeout and was interrupted; ingestion was not affected',
     action: 'Narrow the query, or raise the timeout (`changefeed query --timeout <ms>`)',
   },
   'WAREHOUSE.CLOSED': {

@@ -8,9 +8,13 @@ import { AppError, errorMessage } from '@changefeed/shared/errors';
 
 /**
  * Runs a user's SQL against the warehouse the running process owns: read-only, on a connection of
- * its own, interrupted after `timeoutMs` (DuckDbWarehouse.userQuery).
+ * its own, interrupted after `timeoutMs` or when `signal` aborts (DuckDbWarehouse.userQuery).
  */
-export type QueryFn = (sql: string, timeoutMs: number) => Promise<readonly Record<string, unknown>[]>;
+export type QueryFn = (
+  sql: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+) => Promise<readonly Record<string, unknown>[]>;
 
 /** The longest query timeout the endpoint accepts: one hour. */
 export const MAX_QUERY_TIMEOUT_MS = 3_600_000;
@@ -53,7 +57,12 @@ export class ControlServer {
         });
         return;
       }
-      query(sql, timeoutMs).then(
+      // A CLI that gave up (Ctrl-C) leaves nothing running in the pipeline's process.
+      const asker = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) asker.abort();
+      });
+      query(sql, timeoutMs, asker.signal).then(
         (rows) => res.json({ rows }),
         (e: unknown) =>
           res.status(400).json({ error: errorMessage(e), ...(e instanceof AppError ? { code: e.code } : {}) }),

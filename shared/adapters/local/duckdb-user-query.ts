@@ -9,6 +9,8 @@ export const DEFAULT_USER_QUERY_TIMEOUT_MS = 30_000;
 export interface UserQueryOptions {
   /** Interrupts the statement after this long (`QUERY.TIMEOUT`). */
   readonly timeoutMs?: number;
+  /** Interrupts the statement when aborted (`QUERY.CANCELLED`), e.g. when the asker went away. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function runUserQuery(
   const connection = await instance.connect();
   try {
     await refuseUnlessRead(connection, sql);
-    return await withTimeout(connection, timeoutMs, () => readAll(connection, sql));
+    return await interruptible(connection, timeoutMs, options.signal, () => readAll(connection, sql));
   } finally {
     connection.closeSync();
   }
@@ -134,24 +136,43 @@ async function readAll(connection: DuckDBConnection, sql: string): Promise<Recor
   }
 }
 
-/** Interrupts the connection's statement after `timeoutMs`; only this query's connection is touched. */
-async function withTimeout<T>(connection: DuckDBConnection, timeoutMs: number, work: () => Promise<T>): Promise<T> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
+/**
+ * Interrupts the connection's statement after `timeoutMs` or when `signal` aborts; only this
+ * query's connection is touched, so ingestion on the other connection goes on.
+ */
+async function interruptible<T>(
+  connection: DuckDBConnection,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  let stopped: 'timeout' | 'aborted' | undefined;
+  const stop = (why: 'timeout' | 'aborted'): void => {
+    stopped ??= why;
     connection.interrupt();
-  }, timeoutMs);
+  };
+  const timer = setTimeout(() => stop('timeout'), timeoutMs);
+  const onAbort = (): void => stop('aborted');
+  if (signal?.aborted === true) stopped = 'aborted';
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (stopped === 'aborted') throw new Error('aborted before it started');
     return await work();
   } catch (e: unknown) {
-    if (!timedOut) throw e;
-    throw new AppError('QUERY.TIMEOUT', `The query was interrupted after ${timeoutMs} ms (the query timeout)`, {
-      retryable: false,
-      cause: e,
-      details: { timeoutMs },
-    });
+    if (stopped === 'timeout') {
+      throw new AppError('QUERY.TIMEOUT', `The query was interrupted after ${timeoutMs} ms (the query timeout)`, {
+        retryable: false,
+        cause: e,
+        details: { timeoutMs },
+      });
+    }
+    if (stopped === 'aborted') {
+      throw new AppError('QUERY.CANCELLED', 'The query was cancelled', { retryable: false, cause: e });
+    }
+    throw e;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
