@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { lastPerKey, parseKeyPath } from '../../change';
@@ -47,6 +48,19 @@ export interface DuckDbWarehouseOptions {
 export const DEFAULT_CHECKPOINT_THRESHOLD = '256MiB';
 export const DEFAULT_MEMORY_LIMIT = '128MiB';
 
+/**
+ * Confines the whole instance (every connection, so a user's query too) to its database file,
+ * its WAL and temp files, and `stagingDir`: DuckDB then refuses read_csv('/etc/passwd'), COPY TO
+ * elsewhere, ATTACH and INSTALL whatever SQL gets through, and `lock_configuration` refuses any
+ * later SET. Settings are per database, which is why this sits here and not in the user query.
+ * https://duckdb.org/docs/stable/operations_manual/securing_duckdb/overview
+ */
+async function confineFileAccess(c: DuckDBConnection, stagingDir: string): Promise<void> {
+  await c.run(`SET allowed_directories = ['${`${stagingDir}${path.sep}`.replaceAll("'", "''")}']`);
+  await c.run('SET enable_external_access = false');
+  await c.run('SET lock_configuration = true');
+}
+
 /** The column reference tables get with the time of the load that wrote each row. */
 export { LOADED_AT_COLUMN };
 
@@ -73,6 +87,8 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly instance: DuckDBInstance,
     private readonly connection: DuckDBConnection,
     private readonly readOnly: boolean,
+    /** Where reference loads stage their NDJSON: the only directory DuckDB may read or write. */
+    private readonly stagingDir: string | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -98,6 +114,7 @@ export class DuckDbWarehouse implements Warehouse {
     if (openKey !== undefined) openFiles.add(openKey);
     let instance: DuckDBInstance | undefined;
     let connection: DuckDBConnection;
+    let stagingDir: string | undefined;
     try {
       instance = await DuckDBInstance.create(
         file,
@@ -111,14 +128,19 @@ export class DuckDbWarehouse implements Warehouse {
             },
       );
       connection = await instance.connect();
-      if (!readOnly) await createCurrentStage(connection);
+      if (!readOnly) {
+        stagingDir = await mkdtemp(path.join(tmpdir(), 'changefeed-warehouse-'));
+        await confineFileAccess(connection, stagingDir);
+        await createCurrentStage(connection);
+      }
     } catch (e: unknown) {
       instance?.closeSync();
+      if (stagingDir !== undefined) await rm(stagingDir, { recursive: true, force: true });
       if (openKey !== undefined) openFiles.delete(openKey);
       throw openError(file, e);
     }
     logger.debug('warehouse open', { file, readOnly });
-    return new DuckDbWarehouse(file, openKey, instance, connection, readOnly, logger);
+    return new DuckDbWarehouse(file, openKey, instance, connection, readOnly, stagingDir, logger);
   }
 
   /**
@@ -280,7 +302,10 @@ export class DuckDbWarehouse implements Warehouse {
       this.connection.closeSync();
       this.instance.closeSync();
       this.logger.debug('warehouse closed', { file: this.file });
-      return Promise.resolve();
+      if (this.stagingDir === undefined) return Promise.resolve();
+      return rm(this.stagingDir, { recursive: true, force: true }).catch((e: unknown) => {
+        this.logger.warn('staging directory not removed', { dir: this.stagingDir, error: errorMessage(e) });
+      });
     });
     return this.closing;
   }
@@ -307,7 +332,7 @@ export class DuckDbWarehouse implements Warehouse {
   private load<T>(what: string, records: readonly JsonRecord[], work: (file: NdjsonFile) => Promise<T>): Promise<T> {
     // Refused before a temp file is written for nothing.
     if (this.readOnly) return Promise.reject(this.readOnlyError(what));
-    const prepared = writeNdjsonFile(records);
+    const prepared = writeNdjsonFile(records, this.stagingDir);
     return this.write(what, async () => work(await prepared)).finally(() =>
       prepared.then(
         (file) =>

@@ -165,6 +165,26 @@ describe('DuckDbWarehouse.userQuery while the pipeline appends', () => {
     expect(await warehouse.query('SELECT version FROM carts_current')).toEqual([{ version }]);
   });
 
+  it('DuckDB itself confines the running warehouse to its files, and reference loads still work', async () => {
+    const copied = path.join(dir, 'writer-copy.csv');
+
+    expect((await rejection(warehouse.query("SELECT * FROM read_csv('/etc/passwd')"))).message).toContain(
+      'disabled by configuration',
+    );
+    expect((await rejection(warehouse.query(`COPY carts_changes TO '${copied}'`))).message).toContain(
+      'disabled by configuration',
+    );
+    expect((await rejection(warehouse.query('SET enable_external_access = true'))).message).toContain('locked');
+    expect(await exists(copied)).toBe(false);
+    expect(await warehouse.replaceTable('users', [{ id: 1 }, { id: 2 }])).toBe(2);
+    expect(await warehouse.mergeRecords('users', [{ id: 2, name: 'b' }], 'id')).toBe(1);
+    expect(await warehouse.userQuery('SELECT id, name FROM users ORDER BY id')).toEqual([
+      { id: 1, name: null },
+      { id: 2, name: 'b' },
+    ]);
+    await append();
+  });
+
   it('a user BEGIN cannot leave a transaction open for later appends', async () => {
     await warehouse.userQuery('BEGIN TRANSACTION').catch(() => undefined);
     await warehouse.userQuery('SELECT * FROM no_such_table').catch(() => undefined);
