@@ -37,6 +37,9 @@ const ALLOWED_TABLE_FUNCTIONS = new Set([
   'pragma_show',
 ]);
 
+/** How often an interrupt is sent again until the interrupted statement has stopped. */
+const INTERRUPT_REPEAT_MS = 50;
+
 /** What the README and the refusals say is allowed. */
 const ALLOWED = 'one statement that reads the warehouse (SELECT, FROM, WITH, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE)';
 
@@ -147,9 +150,13 @@ async function interruptible<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   let stopped: 'timeout' | 'aborted' | undefined;
+  let repeat: NodeJS.Timeout | undefined;
   const stop = (why: 'timeout' | 'aborted'): void => {
     stopped ??= why;
     connection.interrupt();
+    // An interrupt that lands between prepare and execute is cleared when the next statement
+    // starts, so it is repeated until the work settles.
+    repeat ??= setInterval(() => connection.interrupt(), INTERRUPT_REPEAT_MS);
   };
   const timer = setTimeout(() => stop('timeout'), timeoutMs);
   const onAbort = (): void => stop('aborted');
@@ -172,6 +179,7 @@ async function interruptible<T>(
     throw e;
   } finally {
     clearTimeout(timer);
+    clearInterval(repeat);
     signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -78,6 +78,8 @@ export class DuckDbWarehouse implements Warehouse {
   /** Tables (lower-cased, as DuckDB compares names) known to exist, so appends skip the DDL. */
   private readonly ensured = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
+  /** User queries running on their own connections: close() interrupts and awaits them. */
+  private readonly userQueries = new Map<Promise<unknown>, AbortController>();
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -260,7 +262,16 @@ export class DuckDbWarehouse implements Warehouse {
         new AppError('WAREHOUSE.CLOSED', `The warehouse "${this.file}" is closed`, { retryable: false }),
       );
     }
-    return runUserQuery(this.instance, sql, options);
+    const stop = new AbortController();
+    const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+    const running = runUserQuery(this.instance, sql, { ...options, signal });
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.userQueries.set(settled, stop);
+    void settled.then(() => this.userQueries.delete(settled));
+    return running;
   }
 
   /**
@@ -296,14 +307,17 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** Waits for queued operations, then closes; idempotent. DuckDB checkpoints the WAL on close. */
   close(): Promise<void> {
-    this.closing ??= this.exclusive(() => {
+    this.closing ??= this.exclusive(async () => {
       this.closed = true;
+      // A user's query must not hold the instance open, nor run on a closed one.
+      for (const stop of this.userQueries.values()) stop.abort();
+      await Promise.all(this.userQueries.keys());
       if (this.openKey !== undefined) openFiles.delete(this.openKey);
       this.connection.closeSync();
       this.instance.closeSync();
       this.logger.debug('warehouse closed', { file: this.file });
-      if (this.stagingDir === undefined) return Promise.resolve();
-      return rm(this.stagingDir, { recursive: true, force: true }).catch((e: unknown) => {
+      if (this.stagingDir === undefined) return;
+      await rm(this.stagingDir, { recursive: true, force: true }).catch((e: unknown) => {
         this.logger.warn('staging directory not removed', { dir: this.stagingDir, error: errorMessage(e) });
       });
     });

@@ -195,6 +195,16 @@ describe('DuckDbWarehouse.userQuery while the pipeline appends', () => {
   });
 });
 
+it('close() interrupts a running user query, then closes', async () => {
+  const warehouse = await DuckDbWarehouse.open(newFile());
+  const long = warehouse.userQuery(ENDLESS, { timeoutMs: 3_600_000 });
+
+  await warehouse.close();
+
+  expect(await rejection(long)).toMatchObject({ code: 'QUERY.CANCELLED' });
+  expect(await rejection(warehouse.userQuery('SELECT 1'))).toMatchObject({ code: 'WAREHOUSE.CLOSED' });
+});
+
 describe('DuckDbWarehouse.userQuery with no process running (read-only open)', () => {
   let file: string;
   let reader: DuckDbWarehouse;
