@@ -394,6 +394,24 @@ export const ERROR_CODES = {
     meaning: 'A query failed; a statement error is final',
     action: 'Fix the SQL; otherwise as WAREHOUSE.WRITE_FAILED',
   },
+  'QUERY.REFUSED': {
+    retry: Retry.no,
+    meaning:
+      'A `changefeed query` statement was refused before it ran: only one statement that reads the warehouse, with no file access, is allowed',
+    action: 'Send a single SELECT (or FROM, WITH, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE) over warehouse tables',
+  },
+  'QUERY.CANCELLED': {
+    retry: Retry.no,
+    meaning:
+      'A `changefeed query` statement was interrupted because the caller went away (the CLI exited or disconnected)',
+    action: 'Nothing: run it again if you still want the answer',
+  },
+  'QUERY.TIMEOUT': {
+    retry: Retry.no,
+    meaning:
+      'A `changefeed query` statement ran longer than the query timeout and was interrupted; ingestion was not affected',
+    action: 'Narrow the query, or raise the timeout (`changefeed query --timeout <ms>`)',
+  },
   'WAREHOUSE.CLOSED': {
     retry: Retry.no,
     meaning: 'The warehouse was used after close(), during shutdown',

@@ -2,6 +2,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULTS } from '@changefeed/shared/config';
 import type { Clock } from '@changefeed/shared/ports';
 import { ValidationError } from '@changefeed/shared/errors';
+import { DEFAULT_USER_QUERY_TIMEOUT_MS } from '@changefeed/shared/adapters/local';
+import { MAX_QUERY_TIMEOUT_MS } from '@changefeed/pipeline';
 import { configCheck } from './commands/config-check';
 import { configSchemaCommand } from './commands/config-schema';
 import { demoApiCommand } from './commands/demo-api';
@@ -178,8 +180,13 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     .argument('<sql>', 'the query')
     .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
     .option('--json', 'one JSON object per row', false)
-    .action(async (sql: string, o: { dataDir: string; json: boolean }) => {
-      code = await queryCommand({ sql, ...o }, ctx);
+    .addOption(
+      new Option('--timeout <ms>', 'interrupt the query after this many milliseconds')
+        .argParser(integer('--timeout', 1, MAX_QUERY_TIMEOUT_MS))
+        .default(DEFAULT_USER_QUERY_TIMEOUT_MS),
+    )
+    .action(async (sql: string, o: { dataDir: string; json: boolean; timeout: number }) => {
+      code = await queryCommand({ sql, dataDir: o.dataDir, json: o.json, timeoutMs: o.timeout }, ctx);
     });
 
   const dlq = program

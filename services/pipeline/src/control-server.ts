@@ -5,10 +5,20 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
 import { writePrivateFile } from '@changefeed/shared/backend';
-import { errorMessage } from '@changefeed/shared/errors';
+import { AppError, errorMessage } from '@changefeed/shared/errors';
 
-/** Runs SQL against the warehouse the running process owns. */
-export type QueryFn = (sql: string) => Promise<readonly Record<string, unknown>[]>;
+/**
+ * Runs a user's SQL against the warehouse the running process owns: read-only, on a connection of
+ * its own, interrupted after `timeoutMs` or when `signal` aborts (DuckDbWarehouse.userQuery).
+ */
+export type QueryFn = (
+  sql: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+) => Promise<readonly Record<string, unknown>[]>;
+
+/** The longest query timeout the endpoint accepts: one hour. */
+export const MAX_QUERY_TIMEOUT_MS = 3_600_000;
 
 /** Written to `<data-dir>/control.json` (mode 0600) while `changefeed run` owns the warehouse. */
 export interface ControlInfo {
@@ -39,14 +49,24 @@ export class ControlServer {
         res.status(401).end();
         return;
       }
-      const sql: unknown = (req.body as { sql?: unknown } | undefined)?.sql;
-      if (typeof sql !== 'string' || sql.trim() === '') {
-        res.status(400).json({ error: 'expected a JSON body {"sql": "..."}' });
+      const body = req.body as { sql?: unknown; timeoutMs?: unknown } | undefined;
+      const sql = body?.sql;
+      const timeoutMs = body?.timeoutMs;
+      if (typeof sql !== 'string' || sql.trim() === '' || !isTimeoutMs(timeoutMs)) {
+        res.status(400).json({
+          error: `expected a JSON body {"sql": "...", "timeoutMs": 1..${MAX_QUERY_TIMEOUT_MS}}`,
+        });
         return;
       }
-      query(sql).then(
+      // A CLI that gave up (Ctrl-C) leaves nothing running in the pipeline's process.
+      const asker = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) asker.abort();
+      });
+      query(sql, timeoutMs, asker.signal).then(
         (rows) => res.json({ rows }),
-        (e: unknown) => res.status(400).json({ error: errorMessage(e) }),
+        (e: unknown) =>
+          res.status(400).json({ error: errorMessage(e), ...(e instanceof AppError ? { code: e.code } : {}) }),
       );
     });
     const server = await new Promise<Server>((resolve, reject) => {
@@ -65,6 +85,10 @@ export class ControlServer {
     await rm(this.file, { force: true });
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function isTimeoutMs(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_QUERY_TIMEOUT_MS;
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -101,15 +125,25 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Sends SQL to the running process. */
-export async function queryRunning(info: ControlInfo, sql: string): Promise<readonly Record<string, unknown>[]> {
+/**
+ * Sends SQL to the running process, which interrupts it after `timeoutMs`; the request itself
+ * waits a little longer, so the server's QUERY.TIMEOUT arrives rather than an abort.
+ */
+export async function queryRunning(
+  info: ControlInfo,
+  sql: string,
+  timeoutMs: number,
+): Promise<readonly Record<string, unknown>[]> {
   const response = await fetch(`${info.url}/query`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${info.token}` },
-    body: JSON.stringify({ sql }),
-    signal: AbortSignal.timeout(60_000),
+    body: JSON.stringify({ sql, timeoutMs }),
+    signal: AbortSignal.timeout(timeoutMs + 10_000),
   });
-  const body = (await response.json()) as { rows?: Record<string, unknown>[]; error?: string };
-  if (!response.ok) throw new Error(body.error ?? `the running changefeed answered ${response.status}`);
+  const body = (await response.json()) as { rows?: Record<string, unknown>[]; error?: string; code?: string };
+  if (!response.ok) {
+    const message = body.error ?? `the running changefeed answered ${response.status}`;
+    throw body.code === undefined ? new Error(message) : new AppError(body.code, message, { retryable: false });
+  }
   return body.rows ?? [];
 }

@@ -31,9 +31,12 @@ export function withLoadedAt(file: NdjsonFile): string {
   return file.hasLoadedAt ? `* REPLACE (now() AS ${loadedAt})` : `*, now() AS ${loadedAt}`;
 }
 
-/** Writes `records` as NDJSON to a private temp directory for read_json; removes it on failure. */
-export async function writeNdjsonFile(records: readonly JsonRecord[]): Promise<NdjsonFile> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'changefeed-load-'));
+/**
+ * Writes `records` as NDJSON to a private temp directory (inside `parent`: the one directory the
+ * warehouse lets DuckDB read) for read_json; removes it on failure.
+ */
+export async function writeNdjsonFile(records: readonly JsonRecord[], parent = tmpdir()): Promise<NdjsonFile> {
+  const dir = await mkdtemp(path.join(parent, 'changefeed-load-'));
   try {
     const filePath = path.join(dir, 'records.ndjson');
     const handle = await open(filePath, 'wx', 0o600);

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { lastPerKey, parseKeyPath } from '../../change';
@@ -20,6 +21,7 @@ import { openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
 import { jsonFriendly } from './duckdb-query-values';
 import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
+import { runUserQuery, type UserQueryOptions } from './duckdb-user-query';
 
 export interface DuckDbWarehouseOptions {
   /** Open for queries only; every write rejects with `WAREHOUSE.READ_ONLY`. */
@@ -46,6 +48,19 @@ export interface DuckDbWarehouseOptions {
 export const DEFAULT_CHECKPOINT_THRESHOLD = '256MiB';
 export const DEFAULT_MEMORY_LIMIT = '128MiB';
 
+/**
+ * Confines the whole instance (every connection, so a user's query too) to its database file,
+ * its WAL and temp files, and `stagingDir`: DuckDB then refuses read_csv('/etc/passwd'), COPY TO
+ * elsewhere, ATTACH and INSTALL whatever SQL gets through, and `lock_configuration` refuses any
+ * later SET. Settings are per database, which is why this sits here and not in the user query.
+ * https://duckdb.org/docs/stable/operations_manual/securing_duckdb/overview
+ */
+async function confineFileAccess(c: DuckDBConnection, stagingDir: string): Promise<void> {
+  await c.run(`SET allowed_directories = ['${`${stagingDir}${path.sep}`.replaceAll("'", "''")}']`);
+  await c.run('SET enable_external_access = false');
+  await c.run('SET lock_configuration = true');
+}
+
 /** The column reference tables get with the time of the load that wrote each row. */
 export { LOADED_AT_COLUMN };
 
@@ -63,6 +78,8 @@ export class DuckDbWarehouse implements Warehouse {
   /** Tables (lower-cased, as DuckDB compares names) known to exist, so appends skip the DDL. */
   private readonly ensured = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
+  /** User queries running on their own connections: close() interrupts and awaits them. */
+  private readonly userQueries = new Map<Promise<unknown>, AbortController>();
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -72,6 +89,8 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly instance: DuckDBInstance,
     private readonly connection: DuckDBConnection,
     private readonly readOnly: boolean,
+    /** Where reference loads stage their NDJSON: the only directory DuckDB may read or write. */
+    private readonly stagingDir: string | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -97,25 +116,33 @@ export class DuckDbWarehouse implements Warehouse {
     if (openKey !== undefined) openFiles.add(openKey);
     let instance: DuckDBInstance | undefined;
     let connection: DuckDBConnection;
+    let stagingDir: string | undefined;
     try {
       instance = await DuckDBInstance.create(
         file,
         readOnly
-          ? { access_mode: 'READ_ONLY' }
+          ? // Only `changefeed query` opens it read-only: DuckDB itself then refuses files,
+            // ATTACH, extensions and any later SET, whatever the SQL.
+            { access_mode: 'READ_ONLY', enable_external_access: 'false', lock_configuration: 'true' }
           : {
               checkpoint_threshold: options.checkpointThreshold ?? DEFAULT_CHECKPOINT_THRESHOLD,
               memory_limit: options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
             },
       );
       connection = await instance.connect();
-      if (!readOnly) await createCurrentStage(connection);
+      if (!readOnly) {
+        stagingDir = await mkdtemp(path.join(tmpdir(), 'changefeed-warehouse-'));
+        await confineFileAccess(connection, stagingDir);
+        await createCurrentStage(connection);
+      }
     } catch (e: unknown) {
       instance?.closeSync();
+      if (stagingDir !== undefined) await rm(stagingDir, { recursive: true, force: true });
       if (openKey !== undefined) openFiles.delete(openKey);
       throw openError(file, e);
     }
     logger.debug('warehouse open', { file, readOnly });
-    return new DuckDbWarehouse(file, openKey, instance, connection, readOnly, logger);
+    return new DuckDbWarehouse(file, openKey, instance, connection, readOnly, stagingDir, logger);
   }
 
   /**
@@ -225,10 +252,34 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /**
-   * Runs one SQL statement and returns its rows as JSON-friendly objects: BIGINTs as numbers
-   * when exactly representable (strings otherwise), timestamps as ISO 8601 strings in UTC to the
-   * millisecond, JSON columns parsed, lists and structs as arrays and objects. The statement may
-   * also write (the CLI passes the user's SQL as is); it runs between, never inside, other writes.
+   * Runs a user's SQL (`changefeed query`) on a connection of its own, outside the queue the
+   * pipeline's writes share: only one statement that reads, no file access, interrupted after
+   * `timeoutMs` (`QUERY.REFUSED`, `QUERY.TIMEOUT`); see duckdb-user-query.ts. Rows as `query`.
+   */
+  userQuery(sql: string, options: UserQueryOptions = {}): Promise<Record<string, unknown>[]> {
+    if (this.closed || this.closing !== undefined) {
+      return Promise.reject(
+        new AppError('WAREHOUSE.CLOSED', `The warehouse "${this.file}" is closed`, { retryable: false }),
+      );
+    }
+    const stop = new AbortController();
+    const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+    const running = runUserQuery(this.instance, sql, { ...options, signal });
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.userQueries.set(settled, stop);
+    void settled.then(() => this.userQueries.delete(settled));
+    return running;
+  }
+
+  /**
+   * Runs one SQL statement from changefeed's own code (tests, benchmarks, migrations) and returns
+   * its rows as JSON-friendly objects: BIGINTs as numbers when exactly representable (strings
+   * otherwise), timestamps as ISO 8601 strings in UTC to the millisecond, JSON columns parsed,
+   * lists and structs as arrays and objects. The statement may also write; it runs between, never
+   * inside, other writes. Never pass it a user's SQL: that is `userQuery`.
    */
   query(sql: string): Promise<Record<string, unknown>[]> {
     return this.exclusive(async () => {
@@ -256,13 +307,19 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** Waits for queued operations, then closes; idempotent. DuckDB checkpoints the WAL on close. */
   close(): Promise<void> {
-    this.closing ??= this.exclusive(() => {
+    this.closing ??= this.exclusive(async () => {
       this.closed = true;
+      // A user's query must not hold the instance open, nor run on a closed one.
+      for (const stop of this.userQueries.values()) stop.abort();
+      await Promise.all(this.userQueries.keys());
       if (this.openKey !== undefined) openFiles.delete(this.openKey);
       this.connection.closeSync();
       this.instance.closeSync();
       this.logger.debug('warehouse closed', { file: this.file });
-      return Promise.resolve();
+      if (this.stagingDir === undefined) return;
+      await rm(this.stagingDir, { recursive: true, force: true }).catch((e: unknown) => {
+        this.logger.warn('staging directory not removed', { dir: this.stagingDir, error: errorMessage(e) });
+      });
     });
     return this.closing;
   }
@@ -289,7 +346,7 @@ export class DuckDbWarehouse implements Warehouse {
   private load<T>(what: string, records: readonly JsonRecord[], work: (file: NdjsonFile) => Promise<T>): Promise<T> {
     // Refused before a temp file is written for nothing.
     if (this.readOnly) return Promise.reject(this.readOnlyError(what));
-    const prepared = writeNdjsonFile(records);
+    const prepared = writeNdjsonFile(records, this.stagingDir);
     return this.write(what, async () => work(await prepared)).finally(() =>
       prepared.then(
         (file) =>

@@ -3,6 +3,7 @@ import { openBackend } from '@changefeed/shared/backend';
 import { createSilentLogger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
 import { errorMessage } from '@changefeed/shared/errors';
+import { DEFAULT_USER_QUERY_TIMEOUT_MS } from '@changefeed/shared/adapters/local';
 import { findControl, queryRunning } from '@changefeed/pipeline';
 import { dataDirLayout } from '@changefeed/pipeline';
 import { Exit, type CliIo, type ExitCode } from '../io';
@@ -12,11 +13,14 @@ export interface QueryFlags {
   readonly sql: string;
   readonly dataDir: string;
   readonly json: boolean;
+  /** Interrupts the statement after this long; DEFAULT_USER_QUERY_TIMEOUT_MS when unset. */
+  readonly timeoutMs?: number;
 }
 
 /**
  * `changefeed query "<sql>"`: asks the running changefeed when there is one (DuckDB lets a single
- * process hold the file), otherwise opens the warehouse read-only.
+ * process hold the file), otherwise opens the warehouse read-only. Either way the SQL goes through
+ * DuckDbWarehouse.userQuery: one statement that reads, no file access, a timeout.
  */
 export async function queryCommand(flags: QueryFlags, io: CliIo): Promise<ExitCode> {
   if (flags.sql.trim() === '') {
@@ -24,11 +28,12 @@ export async function queryCommand(flags: QueryFlags, io: CliIo): Promise<ExitCo
     return Exit.usage;
   }
   const layout = dataDirLayout(io.cwd, flags.dataDir);
+  const timeoutMs = flags.timeoutMs ?? DEFAULT_USER_QUERY_TIMEOUT_MS;
   let rows: readonly Record<string, unknown>[];
   try {
     const running = await findControl(layout.dir);
     if (running !== undefined) {
-      rows = await queryRunning(running, flags.sql);
+      rows = await queryRunning(running, flags.sql, timeoutMs);
     } else {
       try {
         await access(layout.warehouseFile);
@@ -46,7 +51,7 @@ export async function queryCommand(flags: QueryFlags, io: CliIo): Promise<ExitCo
         dataDir: layout.dir,
       });
       try {
-        rows = await (await backend.readOnlyWarehouse()).query(flags.sql);
+        rows = await (await backend.readOnlyWarehouse()).userQuery(flags.sql, { timeoutMs });
       } finally {
         await backend.close();
       }

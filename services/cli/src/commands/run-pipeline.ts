@@ -96,7 +96,9 @@ async function runWithLogger(
   }
   let control: ControlServer | undefined;
   try {
-    control = await ControlServer.start(layout.dir, (sql) => pipeline.warehouse.query(sql));
+    control = await ControlServer.start(layout.dir, (sql, timeoutMs, signal) =>
+      pipeline.warehouse.userQuery(sql, { timeoutMs, signal }),
+    );
     if (options.once) {
       const summary = await pipeline.runOnce({
         signal: ctx.signal,
