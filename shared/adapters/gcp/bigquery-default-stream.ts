@@ -136,7 +136,7 @@ export class DefaultStreamAppender {
       results.forEach((result, i) => {
         const request = pending[i];
         if (request === undefined) return;
-        const error = result.status === 'rejected' ? result.reason : responseError(result.value);
+        const error: unknown = result.status === 'rejected' ? result.reason : responseError(result.value);
         if (error !== undefined) failed.push({ request, error });
       });
       const first = failed[0];
