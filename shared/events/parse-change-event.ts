@@ -2,20 +2,41 @@ import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { z } from 'zod';
 import { ValidationError, errorMessage } from '../errors';
 import { summarizeIssues, validationIssues } from '../errors/zod-issues';
+import { CHANGES_TABLE } from '../warehouse/tables';
+import { VALUE_RANGES, isStorableText, valueProblem } from '../warehouse/value-ranges';
 import { EVENT_TYPE_PREFIX, Extension, type ChangeEvent } from './change-event';
+
+/**
+ * A context attribute that becomes a `<table>_changes` column must fit that column as both
+ * warehouses store it (`valueProblem`, the one definition of each type's range), so that an event
+ * this accepts is never refused by the warehouse afterwards.
+ */
+function fitsColumn<T>(column: string, toValue: (raw: string) => T): (raw: string) => boolean {
+  const spec = CHANGES_TABLE.columns.find((c) => c.name === column);
+  if (spec === undefined) throw new Error(`${column} is not a column of <table>_changes`);
+  return (raw) => valueProblem(spec.type, toValue(raw)) === undefined;
+}
+
+const LONE_SURROGATE = 'expected valid Unicode text (no lone surrogate)';
 
 const attributesSchema = z.object({
   specversion: z.literal('1.0'),
-  id: z.string().min(1).max(256),
+  id: z.string().min(1).max(256).refine(isStorableText, LONE_SURROGATE),
   source: z.string().min(1),
   type: z.enum([`${EVENT_TYPE_PREFIX}created`, `${EVENT_TYPE_PREFIX}updated`, `${EVENT_TYPE_PREFIX}deleted`], {
     error: `expected ${EVENT_TYPE_PREFIX}created|updated|deleted`,
   }),
-  subject: z.string().min(1),
-  time: z.iso.datetime({ offset: true }),
+  subject: z.string().min(1).refine(isStorableText, LONE_SURROGATE),
+  time: z.iso.datetime({ offset: true }).refine(
+    fitsColumn('event_time', (raw) => new Date(raw)),
+    `expected a time from ${VALUE_RANGES.timestamp.min.toISOString()} to ${VALUE_RANGES.timestamp.max.toISOString()}`,
+  ),
   [Extension.source]: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/),
   [Extension.table]: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,900}$/),
-  [Extension.version]: z.string().regex(/^[1-9]\d{0,15}$/, 'expected a positive integer'),
+  [Extension.version]: z
+    .string()
+    .regex(/^[1-9]\d*$/, 'expected a positive integer')
+    .refine(fitsColumn('version', Number), `expected a positive integer up to ${VALUE_RANGES.int64.max}`),
 });
 
 /**

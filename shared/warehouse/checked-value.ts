@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import type { Column } from './tables';
+import { valueProblem } from './value-ranges';
 
 /** A value as it goes into a warehouse column: text, a safe integer, a valid Date, or null. */
 export type CheckedValue = string | number | Date | null;
@@ -17,7 +18,8 @@ export interface CheckOptions {
  * The value `row` supplies for `column`, checked against the column's type before any warehouse
  * sees it: both DuckDB's appender and the Storage Write API take a bad value for a good one or
  * refuse a whole request for it, so a row that can never be stored is refused here with
- * `WAREHOUSE.INVALID_ROW` (not retryable), naming the row (`where`) and the column.
+ * `WAREHOUSE.INVALID_ROW` (not retryable), naming the row (`where`) and the column. What each
+ * type holds is `VALUE_RANGES` (value-ranges.ts), the definition event validation uses too.
  */
 export function checkedValue<R>(
   column: Column<R>,
@@ -35,25 +37,15 @@ export function checkedValue<R>(
     if (column.nullable !== true) throw invalid('set');
     return null;
   }
-  switch (column.type) {
-    case 'string':
-      if (typeof value !== 'string') throw invalid('a string');
-      return value;
-    case 'json':
-      if (typeof value !== 'string' || (options.parseJson !== false && !isJsonText(value))) throw invalid('JSON text');
-      return value;
-    case 'int64':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid('an integer');
-      return value;
-    case 'int32':
-      if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31 - 1) {
-        throw invalid('a 32-bit integer');
-      }
-      return value;
-    case 'timestamp':
-      if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalid('a valid Date');
-      return value;
-  }
+  const problem = valueProblem(column.type, value);
+  if (problem !== undefined || !isScalar(value)) throw invalid(problem ?? 'a scalar');
+  if (column.type === 'json' && options.parseJson !== false && !isJsonText(String(value))) throw invalid('JSON text');
+  return value;
+}
+
+/** What `valueProblem` lets through for some type; narrows for the compiler. */
+function isScalar(value: unknown): value is string | number | Date {
+  return typeof value === 'string' || typeof value === 'number' || value instanceof Date;
 }
 
 /** The error `checkedValue` gives for a JSON column whose text is not JSON, for bulk checkers. */

@@ -47,7 +47,7 @@ export function createBigQueryClients(
   const bigquery = new sdk.BigQuery(restOptions);
   if (restEndpoint !== undefined) bigquery.baseUrl = `${restEndpoint}/bigquery/v2`;
 
-  const writeOptions: ClientOptions = { projectId };
+  const writeOptions: ClientOptions = { projectId, ...WRITER_CHANNEL_OPTIONS };
   if (config.storageWriteEndpoint !== undefined) {
     const { host, port } = splitHostPort(config.storageWriteEndpoint);
     writeOptions.apiEndpoint = host;
@@ -60,6 +60,16 @@ export function createBigQueryClients(
   const writer = new managedwriter.WriterClient(writeOptions);
   return { bigquery, writer };
 }
+
+/**
+ * A refused gRPC channel fails new calls at once until its reconnect backoff ends (gax starts it
+ * at 1 s, grpc-js grows it to 120 s): capped at 2 s, so the appender's retries
+ * (`RECONNECT_DELAYS_MS`) outlast it and the first append after an outage lands.
+ */
+const WRITER_CHANNEL_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 2000,
+} as const;
 
 /** A token that is never refreshed or checked: emulators accept any. */
 const EMULATOR_CREDENTIALS = { access_token: 'emulator' };

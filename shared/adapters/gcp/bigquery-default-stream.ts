@@ -2,6 +2,7 @@ import type { TableField } from '@google-cloud/bigquery';
 import { adapt, managedwriter, type protos } from '@google-cloud/bigquery-storage';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
+import { systemClock, type Clock } from '../../ports';
 import { bigQueryError, describeFailure } from './bigquery-errors';
 import type { WriterRow } from './bigquery-tables';
 
@@ -14,6 +15,28 @@ type AppendRowsResponse = protos.google.cloud.bigquery.storage.v1.IAppendRowsRes
  * https://cloud.google.com/bigquery/quotas#write-api-limits
  */
 export const DEFAULT_MAX_APPEND_REQUEST_BYTES = 9 * 1024 * 1024;
+
+/**
+ * gRPC statuses after which the AppendRows connection is closed and opened again: the ones the
+ * managed writer itself calls retryable (`StreamConnection.isRetryableError`). Its own retry only
+ * resends on the connection it has, and a gRPC channel that was refused keeps failing new calls
+ * at once (`UNAVAILABLE … No connection established`) until its reconnect backoff ends, so the
+ * appender retries itself, on a fresh connection, after a growing pause.
+ */
+const RECONNECT_STATUSES: ReadonlySet<string> = new Set([
+  'UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'INTERNAL',
+  'ABORTED',
+  'CANCELLED',
+]);
+
+/**
+ * Pauses before each retry of an append on a fresh connection, in ms: 3.75 s in all, longer than
+ * the writer channel's longest reconnect backoff (`WRITER_CHANNEL_OPTIONS` in bigquery-clients.ts),
+ * so the first append after the endpoint is back lands; shorter than a push request's deadline.
+ */
+export const RECONNECT_DELAYS_MS: readonly number[] = [250, 500, 1000, 2000];
 
 /** Per-row room for the ProtoRows framing (tag and length) and rounding in the estimate. */
 const ROW_OVERHEAD_BYTES = 16;
@@ -88,6 +111,8 @@ export class DefaultStreamAppender {
     private readonly client: managedwriter.WriterClient,
     private readonly logger: Logger,
     private readonly maxRequestBytes: number = DEFAULT_MAX_APPEND_REQUEST_BYTES,
+    private readonly clock: Clock = systemClock,
+    private readonly reconnectDelaysMs: readonly number[] = RECONNECT_DELAYS_MS,
   ) {}
 
   /**
@@ -102,13 +127,36 @@ export class DefaultStreamAppender {
   ): Promise<void> {
     if (rows.length === 0) return;
     const requests = splitIntoRequests(rows, this.maxRequestBytes, where);
-    const writer = await this.writerFor(target);
-    // All requests go out at once on the one connection; the service answers them in order.
-    const results = await Promise.allSettled(requests.map((request) => writer.appendRows(request).getResult()));
-    for (const result of results) {
-      if (result.status === 'rejected') throw this.failure(target, result.reason);
-      const error = responseError(result.value);
-      if (error !== undefined) throw this.failure(target, error);
+    let pending = requests;
+    for (let attempt = 0; ; attempt += 1) {
+      const writer = await this.writerFor(target);
+      // All requests go out at once on the one connection; the service answers them in order.
+      const results = await Promise.allSettled(pending.map((request) => writer.appendRows(request).getResult()));
+      const failed: { request: WriterRow[]; error: unknown }[] = [];
+      results.forEach((result, i) => {
+        const request = pending[i];
+        if (request === undefined) return;
+        const error: unknown = result.status === 'rejected' ? result.reason : responseError(result.value);
+        if (error !== undefined) failed.push({ request, error });
+      });
+      const first = failed[0];
+      if (first === undefined) break;
+      const delayMs = this.reconnectDelaysMs[attempt];
+      const status = describeFailure(first.error, 'storage-write').status;
+      if (delayMs === undefined || status === null || !RECONNECT_STATUSES.has(status)) {
+        throw this.failure(target, first.error);
+      }
+      // Acknowledged requests are durable; only the failed ones go again, on a new connection.
+      this.logger.warn('Storage Write connection failed; reconnecting', {
+        table: target.table,
+        status,
+        attempt: attempt + 1,
+        delayMs,
+        error: describeFailure(first.error, 'storage-write').message,
+      });
+      this.forget(target.table);
+      await this.clock.sleep(delayMs);
+      pending = failed.map((f) => f.request);
     }
     if (requests.length > 1) {
       this.logger.debug('rows appended in several requests', {

@@ -127,6 +127,7 @@ export class BigQueryWarehouse implements Warehouse {
       writeClient,
       this.logger,
       options.maxAppendRequestBytes ?? DEFAULT_MAX_APPEND_REQUEST_BYTES,
+      options.clock ?? systemClock,
     );
     this.currentFor = options.current ?? (() => DEFAULT_CURRENT_OPTIONS);
     const clock = options.clock ?? systemClock;

@@ -121,8 +121,30 @@ describe('parseChangeMessage', () => {
     ['a zero version', { 'ce-cfversion': '0' }, /ce-cfversion: expected a positive integer/],
     ['a table name that is not an identifier', { 'ce-cftable': 'carts; drop table x' }, /ce-cftable/],
     ['a time that is not RFC 3339', { 'ce-time': 'yesterday' }, /ce-time/],
+    // Past 2^53 − 1 the number is not the one sent (9999999999999999 parses to 10^16).
+    [
+      'a version no warehouse stores exactly',
+      { 'ce-cfversion': '9999999999999999' },
+      /ce-cfversion: expected a positive integer up to 9007199254740991/,
+    ],
+    [
+      'a time before year 1, which BigQuery cannot store',
+      { 'ce-time': '0000-12-31T00:00:00Z' },
+      /ce-time: expected a time from 0001-01-01/,
+    ],
+    ['an entity id with a lone surrogate', { 'ce-subject': 'a\ud800' }, /ce-subject: expected valid Unicode text/],
   ])('rejects %s, naming the attribute', (_what, override, expected) => {
     expect(() => parseChangeMessage(good.data, { ...good.attributes, ...override })).toThrow(expected);
+  });
+
+  it('accepts the largest version and the extreme times both warehouses store', () => {
+    const edge = { 'ce-cfversion': '9007199254740991', 'ce-time': '9999-12-31T23:59:59.999Z' };
+    const parsed = parseChangeMessage(good.data, { ...good.attributes, ...edge });
+    expect(parsed.version).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parsed.time).toEqual(new Date('9999-12-31T23:59:59.999Z'));
+    expect(parseChangeMessage(good.data, { ...good.attributes, 'ce-time': '0001-01-01T00:00:00Z' }).time).toEqual(
+      new Date('0001-01-01T00:00:00Z'),
+    );
   });
 
   it('rejects a message without an id', () => {
