@@ -426,6 +426,44 @@ describe('group commit over HTTP', () => {
     }
   });
 
+  it('on DuckDB: a version beyond what the warehouse holds is rejected alone among 60 valid events pushed with it', async () => {
+    const warehouse = await DuckDbWarehouse.open(':memory:');
+    try {
+      const loader = buildLoaderApp({
+        rowSink: warehouse,
+        logger: captureLog('loader').logger,
+        clock: new FakeClock('2026-11-23T10:00:00.000Z'),
+        config: loaderSchema.parse({ groupCommitMaxDelay: 0 }),
+      });
+      const server = await listen(loader.app, { port: 0 });
+      started.push(server);
+      // The review's poison: 16 digits pass a length check, but not the INT64 the loader holds exactly.
+      const poison = withAttributes(pushBodyFor(cartChange(61)), (a) => {
+        a['ce-cfversion'] = '9999999999999999';
+      });
+      const bodies = [...Array.from({ length: 60 }, (_, i) => pushBodyFor(cartChange(i + 1))), poison];
+      const statuses = await Promise.all(
+        bodies.map(
+          async (body) =>
+            (
+              await request(server.url)
+                .post('/pubsub/push')
+                .set('content-type', 'application/json')
+                .send(JSON.stringify(body))
+            ).status,
+        ),
+      );
+      expect(statuses).toEqual(bodies.map(() => 204));
+      expect(await warehouse.query('SELECT count(*) AS n FROM carts_changes')).toEqual([{ n: 60 }]);
+      const rejected = await warehouse.query('SELECT reason FROM _rejected');
+      expect(rejected).toEqual([{ reason: expect.stringMatching(/cfversion|version/) as unknown }]);
+      expect(loader.stats()).toMatchObject({ written: 60, rejected: 1, failed: 0 });
+      await loader.close();
+    } finally {
+      await warehouse.close();
+    }
+  });
+
   it('splits groups at groupCommitMaxRows', async () => {
     const { push, sink, loader } = await startLoader({ maxRows: 4 });
     const release = sink.hold();
