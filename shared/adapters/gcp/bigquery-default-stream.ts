@@ -21,15 +21,11 @@ export const DEFAULT_MAX_APPEND_REQUEST_BYTES = 9 * 1024 * 1024;
  * managed writer itself calls retryable (`StreamConnection.isRetryableError`). Its own retry only
  * resends on the connection it has, and a gRPC channel that was refused keeps failing new calls
  * at once (`UNAVAILABLE … No connection established`) until its reconnect backoff ends, so the
- * appender retries itself, on a fresh connection, after a growing pause.
+ * appender retries itself, on a fresh connection, after a growing pause. CANCELLED is left out:
+ * it is what closing our own writer gives the appends in flight, and reopening after close()
+ * would leave a stream open past shutdown.
  */
-const RECONNECT_STATUSES: ReadonlySet<string> = new Set([
-  'UNAVAILABLE',
-  'DEADLINE_EXCEEDED',
-  'INTERNAL',
-  'ABORTED',
-  'CANCELLED',
-]);
+const RECONNECT_STATUSES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'INTERNAL', 'ABORTED']);
 
 /**
  * Pauses before each retry of an append on a fresh connection, in ms: 3.75 s in all, longer than
@@ -106,6 +102,8 @@ export interface DefaultStreamTarget {
  */
 export class DefaultStreamAppender {
   private readonly writers = new Map<string, Promise<managedwriter.JSONWriter>>();
+  /** Set by close(): an append that fails afterwards is not retried on a new connection. */
+  private closed = false;
 
   constructor(
     private readonly client: managedwriter.WriterClient,
@@ -143,7 +141,7 @@ export class DefaultStreamAppender {
       if (first === undefined) break;
       const delayMs = this.reconnectDelaysMs[attempt];
       const status = describeFailure(first.error, 'storage-write').status;
-      if (delayMs === undefined || status === null || !RECONNECT_STATUSES.has(status)) {
+      if (this.closed || delayMs === undefined || status === null || !RECONNECT_STATUSES.has(status)) {
         throw this.failure(target, first.error);
       }
       // Acknowledged requests are durable; only the failed ones go again, on a new connection.
@@ -156,6 +154,7 @@ export class DefaultStreamAppender {
       });
       this.forget(target.table);
       await this.clock.sleep(delayMs);
+      if (this.closed) throw this.failure(target, first.error);
       pending = failed.map((f) => f.request);
     }
     if (requests.length > 1) {
@@ -178,6 +177,7 @@ export class DefaultStreamAppender {
   }
 
   close(): void {
+    this.closed = true;
     for (const table of [...this.writers.keys()]) this.forget(table);
   }
 
