@@ -7,6 +7,7 @@ import {
   dateFromTimestampSecondsValue,
   dateFromTimestampTZValue,
   dateFromTimestampValue,
+  type DuckDBResultReader,
   type DuckDBValue,
   type DuckDBValueConverter,
   type Json,
@@ -66,3 +67,21 @@ export const jsonFriendly: DuckDBValueConverter<Json> = (value, type, self) => {
       return JsonDuckDBValueConverter(value, type, self);
   }
 };
+
+/**
+ * A result's rows as objects keyed by (deduplicated) column name, values made JSON-friendly.
+ * Converted here rather than by reader.convertRowObjects: that passes each value the vector's
+ * type, which has lost the column's JSON alias, so JSON would stay text.
+ */
+export function rowObjects(reader: DuckDBResultReader): Record<string, unknown>[] {
+  const names = reader.deduplicatedColumnNames();
+  const columns = reader.columnTypes().map((type, i) => ({ type, name: names[i] }));
+  return reader.getRows().map((row) => {
+    const object: Record<string, unknown> = {};
+    row.forEach((value, i) => {
+      const column = columns[i];
+      if (column?.name !== undefined) object[column.name] = jsonFriendly(value, column.type, jsonFriendly);
+    });
+    return object;
+  });
+}

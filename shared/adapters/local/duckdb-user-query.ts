@@ -1,7 +1,7 @@
 import { StatementType, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import { AppError } from '../../errors';
 import { warehouseError } from './duckdb-errors';
-import { jsonFriendly } from './duckdb-query-values';
+import { rowObjects } from './duckdb-query-values';
 
 /** How long a user's statement may run before it is interrupted, unless the caller says otherwise. */
 export const DEFAULT_USER_QUERY_TIMEOUT_MS = 30_000;
@@ -122,18 +122,7 @@ async function readAll(connection: DuckDBConnection, sql: string): Promise<Recor
     // PRAGMA and CALL are rewritten to SELECTs by the binder, so this is a second check, not the first.
     if (prepared.statementType !== StatementType.SELECT) throw refused('it is not a SELECT');
     const reader = await prepared.runAndReadAll();
-    // Converted here rather than by reader.convertRowObjects: that passes each value the
-    // vector's type, which has lost the column's JSON alias, so JSON would stay text.
-    const names = reader.deduplicatedColumnNames();
-    const columns = reader.columnTypes().map((type, i) => ({ type, name: names[i] }));
-    return reader.getRows().map((row) => {
-      const object: Record<string, unknown> = {};
-      row.forEach((value, i) => {
-        const column = columns[i];
-        if (column?.name !== undefined) object[column.name] = jsonFriendly(value, column.type, jsonFriendly);
-      });
-      return object;
-    });
+    return rowObjects(reader);
   } catch (e: unknown) {
     throw warehouseError('WAREHOUSE.QUERY_FAILED', 'query', e);
   }

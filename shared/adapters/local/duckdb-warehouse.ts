@@ -19,7 +19,7 @@ import {
 import { appendChangesAndCurrent, createCurrentStage, ensureCurrentTable, historyViewSql } from './duckdb-current';
 import { openError, warehouseError } from './duckdb-errors';
 import { READ_JSON, withLoadedAt, writeNdjsonFile, type NdjsonFile } from './duckdb-ndjson-staging';
-import { jsonFriendly } from './duckdb-query-values';
+import { rowObjects } from './duckdb-query-values';
 import { appendCell, createTableSql, describeColumns, ident } from './duckdb-tables';
 import { runUserQuery, type UserQueryOptions } from './duckdb-user-query';
 
@@ -287,18 +287,7 @@ export class DuckDbWarehouse implements Warehouse {
       this.ensured.clear();
       try {
         const reader = await this.connection.runAndReadAll(sql);
-        // Converted here rather than by reader.convertRowObjects: that passes each value the
-        // vector's type, which has lost the column's JSON alias, so JSON would stay text.
-        const names = reader.deduplicatedColumnNames();
-        const columns = reader.columnTypes().map((type, i) => ({ type, name: names[i] }));
-        return reader.getRows().map((row) => {
-          const object: Record<string, unknown> = {};
-          row.forEach((value, i) => {
-            const column = columns[i];
-            if (column?.name !== undefined) object[column.name] = jsonFriendly(value, column.type, jsonFriendly);
-          });
-          return object;
-        });
+        return rowObjects(reader);
       } catch (e: unknown) {
         throw warehouseError('WAREHOUSE.QUERY_FAILED', 'query', e);
       }
