@@ -9,3 +9,4 @@ export * from './snapshot-store';
 export * from './source-client';
 export * from './push-authenticator';
 export * from './warehouse';
+export * from './payload-store';
