@@ -41,6 +41,11 @@ export const DEFAULTS = {
       pageSize: 100,
     },
     /**
+     * The largest record a source may have. 100 MiB is BigQuery's largest row (for load jobs; the
+     * Storage Write API takes 10 MB per request), and what a loader instance can hold a few of.
+     */
+    maxRecordBytes: 100 * MiB,
+    /**
      * `<table>_current` on BigQuery. `cdc`: the loader writes each change to it through the Storage
      * Write API's change data capture, and BigQuery applies them. `merge`: a MERGE compaction from
      * the changes, for where CDC is not available (emulators).
@@ -203,6 +208,20 @@ export const DEFAULTS = {
       dataset: 'changefeed',
       location: 'US',
     },
+    storage: {
+      /** Object names of claim-checked payloads start with this. */
+      payloadPrefix: 'payloads/',
+    },
+  },
+
+  /**
+   * The claim check: an event whose record is larger than this travels without it, and the record
+   * goes to the payload store (the data directory, or Cloud Storage) for the loader to fetch. 4 MiB
+   * keeps every message well under Pub/Sub's 10 MB and a push body under `loader.maxBodyBytes`,
+   * while almost every record travels inline (no extra round trip).
+   */
+  payloads: {
+    inlineMaxBytes: 4 * MiB,
   },
 
   /** Where local mode keeps its SQLite files and the DuckDB warehouse. */

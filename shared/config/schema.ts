@@ -156,6 +156,17 @@ export const sourceSchema = z
       description:
         'A run that received records it could not key (no id, an id that is not a string or an integer, a duplicate id, not an object) cannot tell which entities are gone: a stream emits no deletion that cycle, a full batch refresh merges by `idField` instead of replacing the table. `warn`: log the count and first positions and record them in `_runs`; `fail`: also mark the run failed (a batch run then writes nothing).',
     }),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(DEFAULTS.source.maxRecordBytes, 'expected at most 104857600 (100 MiB, the largest row BigQuery loads)')
+      .default(DEFAULTS.source.maxRecordBytes)
+      .meta({
+        description:
+          'Stream only: the largest record (as JSON) this source may publish. A larger one fails the cycle naming the entity, and its change waits in the snapshot until it fits; records above `payloads.inlineMaxBytes` travel by claim check.',
+        unit: 'bytes',
+      }),
     incremental: incrementalSchema.optional(),
     current: currentSchema,
   })
@@ -448,6 +459,28 @@ export const gcpSchema = z
       })
       .prefault({})
       .meta({ description: 'BigQuery: the warehouse.' }),
+    storage: z
+      .strictObject({
+        payloadBucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a Cloud Storage bucket name')
+          .optional()
+          .meta({
+            description:
+              'The bucket for records larger than `payloads.inlineMaxBytes` (the claim check); Terraform creates it. Absent: a cycle with such a record fails naming this setting.',
+          }),
+        payloadPrefix: z
+          .string()
+          .regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected object-name segments ending in /, e.g. payloads/')
+          .default(DEFAULTS.gcp.storage.payloadPrefix)
+          .meta({ description: 'Object names of those payloads start with this.' }),
+        apiEndpoint: z.url().optional().meta({
+          description:
+            'Emulators only: the Cloud Storage endpoint, e.g. `http://127.0.0.1:4443` (also taken from `STORAGE_EMULATOR_HOST`).',
+        }),
+      })
+      .prefault({})
+      .meta({ description: 'Cloud Storage: where large records wait for the loader.' }),
   })
   .prefault({})
   .meta({ description: 'Where the GCP adapters find their resources (`backend: gcp`); Terraform fills them in.' });
@@ -467,6 +500,22 @@ export const configSchema = z
     poller: pollerSchema,
     loader: loaderSchema,
     bus: busSchema,
+    payloads: z
+      .strictObject({
+        inlineMaxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(8 * 1024 * 1024, 'expected at most 8388608 (8 MiB): a message must stay under Pub/Sub’s 10 MB')
+          .default(DEFAULTS.payloads.inlineMaxBytes)
+          .meta({
+            description:
+              'An event whose record (as JSON) is larger travels without it: the record goes to the payload store (`<data-dir>/payloads` locally, `gcp.storage.payloadBucket` on gcp), the event carries its location, size and SHA-256, and the loader reads it back and checks it.',
+            unit: 'bytes',
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'Records too large for the bus (the claim check).' }),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();

@@ -146,6 +146,36 @@ export const ERROR_CODES = {
     action:
       'Fix idField or the API (the log line "records skipped" gives the first positions); set onUnkeyedRecords: warn to accept such runs',
   },
+  'SOURCE.RECORD_TOO_LARGE': {
+    retry: Retry.no,
+    meaning:
+      'A record is larger than sources[].maxRecordBytes; its change was not published and the snapshot was not advanced for it, so the cycle fails until it shrinks',
+    action: 'Raise sources[].maxRecordBytes (up to the documented limit), or exclude the record at the source',
+  },
+  'PAYLOAD.NOT_FOUND': {
+    retry: Retry.yes,
+    meaning:
+      'An event refers to a payload (claim check) that its store does not hold: not written yet, deleted by the retention rule, or another store',
+    action:
+      'The bus redelivers it, then dead-letters it with its reference; check the payload store settings (gcp.storage) and the retention rule',
+  },
+  'PAYLOAD.CORRUPT': {
+    retry: Retry.no,
+    meaning:
+      'The payload an event refers to has another size or SHA-256 than the event says; its message goes to _rejected',
+    action: 'Someone changed the stored payload; the entity is re-published with its next change',
+  },
+  'PAYLOAD.FOREIGN_LOCATION': {
+    retry: Retry.no,
+    meaning:
+      'An event names a payload location that the configured store never gives out (another bucket, a path); its message goes to _rejected unread',
+    action: 'A publisher other than the poller, or a forged event; look at _rejected',
+  },
+  'PAYLOAD.UNAVAILABLE': {
+    retry: Retry.yes,
+    meaning: 'The payload store (the data directory, or Cloud Storage) could not be read or written',
+    action: 'Nothing, if it passes; otherwise check the bucket, its IAM roles and the disk',
+  },
   'POLL.TOO_MANY_DELETIONS': {
     retry: Retry.no,
     meaning:
