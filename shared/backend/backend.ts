@@ -2,7 +2,15 @@ import type { BatchDelivery, DuckDbWarehouse, SqliteLocalBus } from '../adapters
 import type { PubSubPullConsumer, PullBatchConsumer } from '../adapters/gcp';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { Clock, DeadLetterQueue, EventPublisher, PushAuthenticator, SnapshotStore, Warehouse } from '../ports';
+import type {
+  Clock,
+  DeadLetterQueue,
+  EventPublisher,
+  PayloadStore,
+  PushAuthenticator,
+  SnapshotStore,
+  Warehouse,
+} from '../ports';
 import type { Environment } from '../source';
 import type { DataDirLayout } from './data-dir';
 
@@ -57,6 +65,13 @@ export interface BackendPorts {
   publisher(): Promise<EventPublisher>;
   /** The dead letters and their way back; opened apart from the publisher, and closed with the backend. */
   deadLetters(names?: DeadLetterNames): Promise<DeadLetterAccess>;
+  /**
+   * Where records too large for the bus wait for the loader (the claim check): `<data-dir>/payloads`,
+   * or `gcp.storage.payloadBucket`; undefined when that is not set.
+   */
+  payloads(): Promise<PayloadStore | undefined>;
+  /** The setting that gives this backend its payload store, for messages when it has none. */
+  readonly payloadStoreSetting: string;
   /** Checks push requests, when the backend's push delivery has a way to (Pub/Sub's OIDC tokens). */
   pushAuthenticator(): PushAuthenticator | undefined;
   /** Idempotent. */

@@ -13,6 +13,8 @@ export interface DataDirLayout {
   readonly logFile: string;
   /** The bearer secret the local bus pushes to the loader with; written per start, 0600. */
   readonly pushSecretFile: string;
+  /** Records too large for the bus, by SHA-256 (the claim check). */
+  readonly payloadsDir: string;
 }
 
 export function dataDirLayout(cwd: string, dir: string): DataDirLayout {
@@ -24,5 +26,6 @@ export function dataDirLayout(cwd: string, dir: string): DataDirLayout {
     warehouseFile: path.join(abs, 'warehouse.duckdb'),
     logFile: path.join(abs, 'changefeed.log'),
     pushSecretFile: path.join(abs, 'push.secret'),
+    payloadsDir: path.join(abs, 'payloads'),
   };
 }

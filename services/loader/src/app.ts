@@ -1,10 +1,10 @@
 import type { LoaderConfig } from '@changefeed/shared/config';
 import { errorMessage } from '@changefeed/shared/errors';
 import type { Logger } from '@changefeed/shared/log';
-import type { Clock, RowSink } from '@changefeed/shared/ports';
+import type { Clock, PayloadStore, RowSink } from '@changefeed/shared/ports';
 import type { PushAuthenticator, PushAuthResult } from '@changefeed/shared/ports';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
-import { createBatchLoader } from './batch-loader';
+import { createBatchLoader, type BatchLoaderDeps } from './batch-loader';
 import { MessageBatcher } from './message-batcher';
 import { createPushHandler, type PushOutcome, type PushRequest } from './push-handler';
 import type { TableAllowlist } from './table-allowlist';
@@ -26,6 +26,8 @@ export interface LoaderDeps {
   readonly authenticate?: Authenticate;
   /** The tables events may write to (`tableAllowlist(config.sources)`); absent: any. */
   readonly tables?: TableAllowlist;
+  /** Where claim-checked records are fetched from (`BackendPorts.payloads`), and the setting that names it. */
+  readonly payloads?: { readonly store: PayloadStore | undefined; readonly setting: string };
   /**
    * False: no `POST /pubsub/push` at all (404), for a loader that pulls. Its messages come from the
    * subscription, and an endpoint nobody should call is one fewer way to write to the warehouse.
@@ -70,6 +72,7 @@ export function buildLoaderApp(deps: LoaderDeps): LoaderApp {
     clock,
     logger: deps.logger,
     ...(deps.tables === undefined ? {} : { tables: deps.tables }),
+    ...payloadDeps(deps.payloads),
   });
   const batcher = new MessageBatcher(load, {
     maxMessages: config.groupCommitMaxRows,
@@ -229,4 +232,15 @@ function unreadableReason(err: unknown, maxBodyBytes: number, contentEncoding: s
       }
       return undefined;
   }
+}
+
+/** `BatchLoaderDeps` of the claim check, from what the backend gave. */
+export function payloadDeps(
+  payloads: LoaderDeps['payloads'],
+): Pick<BatchLoaderDeps, 'payloads' | 'payloadStoreSetting'> {
+  if (payloads === undefined) return {};
+  return {
+    ...(payloads.store === undefined ? {} : { payloads: payloads.store }),
+    payloadStoreSetting: payloads.setting,
+  };
 }

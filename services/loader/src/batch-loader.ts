@@ -2,8 +2,10 @@ import { DEFAULTS } from '@changefeed/shared/config';
 import { ValidationError, errorMessage, isRetryable } from '@changefeed/shared/errors';
 import { decodeChangeMessage, type PushedMessage } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
-import type { ChangeRow, Clock, RejectedRow, RowSink } from '@changefeed/shared/ports';
+import { PayloadAttribute } from '@changefeed/shared/payloads';
+import type { ChangeRow, Clock, PayloadStore, RejectedRow, RowSink } from '@changefeed/shared/ports';
 import { appendIsolating } from './isolating-append';
+import { resolvePayloads } from './resolve-payloads';
 import { toChangeRow } from './row-mapping';
 import type { TableAllowlist } from './table-allowlist';
 import { truncateUtf8 } from './truncate-utf8';
@@ -31,6 +33,13 @@ export interface BatchLoaderDeps {
    * the reason. Absent: every table is taken (tests of the core that have no config).
    */
   readonly tables?: TableAllowlist;
+  /**
+   * Where claim-checked records are fetched from (the backend's payload store); absent: a message
+   * that refers to one fails (retried, then dead-lettered with its reference), naming `payloadStoreSetting`.
+   */
+  readonly payloads?: Pick<PayloadStore, 'get'>;
+  /** The setting that gives the loader a payload store, for that error; default `gcp.storage.payloadBucket`. */
+  readonly payloadStoreSetting?: string;
 }
 
 /** A message as a transport hands it over. */
@@ -84,10 +93,14 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
     const data = 'unreadable' in message ? message.payload : (message.rejectedPayload ?? message.data);
     const payload = truncateUtf8(data, maxPayloadBytes);
     const kept = Buffer.byteLength(payload);
+    // A claim-checked message's data is empty: the reason keeps where its record is.
+    const location = 'unreadable' in message ? undefined : message.attributes[PayloadAttribute.location];
+    const where = location === undefined ? '' : ` [record at ${location}]`;
     return {
       message_id: message.messageId === '' ? null : message.messageId,
       subscription: message.subscription === '' ? null : message.subscription,
-      reason: kept < data.length ? `${reason} [payload: first ${kept} of ${data.length} bytes]` : reason,
+      reason:
+        kept < data.length ? `${reason}${where} [payload: first ${kept} of ${data.length} bytes]` : `${reason}${where}`,
       payload,
       received_at: receivedAt,
     };
@@ -140,13 +153,33 @@ export function createBatchLoader(deps: BatchLoaderDeps): BatchLoader {
     const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
     const rejected: { index: number; row: RejectedRow }[] = [];
     const byTable = new Map<string, Decoded[]>();
+    const resolutions = await resolvePayloads(
+      messages,
+      deps.payloads,
+      deps.payloadStoreSetting ?? 'gcp.storage.payloadBucket',
+    );
     messages.forEach((message, index) => {
       if ('unreadable' in message) {
         rejected.push({ index, row: rejectedRow(message, receivedAt, message.unreadable) });
         return;
       }
+      const resolution = resolutions[index] ?? { kind: 'inline' };
+      if (resolution.kind === 'refused') {
+        rejected.push({ index, row: rejectedRow(message, receivedAt, resolution.reason) });
+        return;
+      }
+      if (resolution.kind === 'failed') {
+        log.warn('claim-checked record not available; the bus will redeliver', {
+          messageId: message.messageId,
+          location: message.attributes[PayloadAttribute.location],
+          error: errorMessage(resolution.error),
+        });
+        outcomes[index] = { kind: 'failed', messageId: message.messageId, error: resolution.error, retryable: true };
+        return;
+      }
       try {
-        const change = decodeChangeMessage(message.data, message.attributes);
+        const data = resolution.kind === 'resolved' ? resolution.data : message.data;
+        const change = decodeChangeMessage(data, message.attributes);
         const refusal = deps.tables?.refusal(change);
         if (refusal !== undefined) {
           rejected.push({ index, row: rejectedRow(message, receivedAt, refusal) });

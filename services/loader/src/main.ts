@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     config: config.loader,
     authenticate: backend.pushAuthenticator(),
     tables: tableAllowlist(config.sources),
+    payloads: { store: await backend.payloads(), setting: backend.payloadStoreSetting },
   });
   const server = await listen(loader.app, { port: env.PORT, host: '0.0.0.0' });
   logger.info('loader listening', {

@@ -5,6 +5,7 @@ import { errorMessage } from '@changefeed/shared/errors';
 import type { PushedMessage } from '@changefeed/shared/events';
 import type { Logger } from '@changefeed/shared/log';
 import { systemClock } from '@changefeed/shared/ports';
+import { payloadDeps } from './app';
 import { createBatchLoader, deliveryResults, type MessageOutcome } from './batch-loader';
 import { tableAllowlist } from './table-allowlist';
 
@@ -49,6 +50,7 @@ export async function openPullLoader(
     clock: systemClock,
     logger,
     tables: tableAllowlist(config.sources),
+    ...payloadDeps({ store: await backend.payloads(), setting: backend.payloadStoreSetting }),
   });
   const consumer = await backend.pullConsumer(async (messages) => {
     const outcomes = await load(messages);

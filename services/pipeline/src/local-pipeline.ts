@@ -10,6 +10,7 @@ import {
   buildLoaderApp,
   createBatchLoader,
   deliveryResults,
+  payloadDeps,
   tableAllowlist,
   type BatchLoader,
   type LoaderApp,
@@ -124,6 +125,7 @@ export class LocalPipeline {
       const warehouse = await backend.warehouse();
       const state = await backend.snapshots();
       const tables = tableAllowlist(config.sources);
+      const payloads = { store: await backend.payloads(), setting: backend.payloadStoreSetting };
       const loader = buildLoaderApp({
         rowSink: warehouse,
         logger: logger.child({ component: 'loader' }),
@@ -131,6 +133,7 @@ export class LocalPipeline {
         config: config.loader,
         authenticate: backend.pushAuthenticator(),
         tables,
+        payloads,
       });
       loaderServer = await listen(loader.app, { port: config.loader.port, host: config.loader.host });
       const batchLoader = createBatchLoader({
@@ -138,6 +141,7 @@ export class LocalPipeline {
         clock,
         logger: logger.child({ component: 'loader' }),
         tables,
+        ...payloadDeps(payloads),
       });
       const batchStats = { written: 0 };
       const bus = await backend.deliveringBus({

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { BackendPorts } from '@changefeed/shared/backend';
 import type { Config } from '@changefeed/shared/config';
 import type { Logger } from '@changefeed/shared/log';
+import { claimCheckPublisher } from '@changefeed/shared/payloads';
 import type { Clock, EventPublisher, PublishOutcome } from '@changefeed/shared/ports';
 import { createSourceClients, type Environment, type HttpSourceClient } from '@changefeed/shared/source';
 import { Poller } from './poller';
@@ -63,11 +64,18 @@ export async function openPoller(
   };
   let poller: Poller;
   try {
-    const [snapshots, publisher, runLog] = await Promise.all([
+    const [snapshots, busPublisher, runLog, payloads] = await Promise.all([
       backend.snapshots(),
       backend.publisher(),
       backend.warehouse(),
+      backend.payloads(),
     ]);
+    // Records too large for the bus travel by reference (the loader fetches them back).
+    const publisher = claimCheckPublisher(busPublisher, {
+      inlineMaxBytes: config.payloads.inlineMaxBytes,
+      store: payloads,
+      storeSetting: backend.payloadStoreSetting,
+    });
     poller = new Poller(
       {
         snapshots,

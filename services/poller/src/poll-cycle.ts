@@ -21,6 +21,7 @@ import {
   type Clock,
   type RunStatus,
   type EventPublisher,
+  type PublishOutcome,
   type RunLog,
   type SnapshotStore,
   type SnapshotUpdate,
@@ -135,6 +136,7 @@ export async function runPollCycle(
   let error: string | null = null;
   let errorCode: string | null = null;
   let firstPublishError: string | null = null;
+  let firstPublishErrorCode: string | null = null;
 
   try {
     const snapshot = await deps.snapshots.load(source.name);
@@ -160,7 +162,10 @@ export async function runPollCycle(
       timings.publishMs += Date.now() - mark;
       published += outcome.acked.length;
       publishFailed += outcome.failed;
-      firstPublishError ??= outcome.firstError;
+      if (firstPublishError === null) {
+        firstPublishError = outcome.firstError;
+        firstPublishErrorCode = outcome.firstErrorCode;
+      }
       await deps.afterPublish?.();
       mark = Date.now();
       await lease.renew();
@@ -264,6 +269,7 @@ export async function runPollCycle(
     }
     if (error === null && publishFailed > 0) {
       error = `${publishFailed} event(s) not acknowledged by the bus (first: ${firstPublishError ?? 'unknown'}); they are re-detected next cycle`;
+      errorCode = firstPublishErrorCode;
     }
   } catch (e: unknown) {
     error = errorMessage(e);
@@ -333,6 +339,7 @@ interface GroupOutcome {
   readonly acked: DetectedChange[];
   readonly failed: number;
   readonly firstError: string | null;
+  readonly firstErrorCode: string | null;
 }
 
 type StageTimings = Record<'fetchMs' | 'diffMs' | 'pendingMs' | 'publishMs' | 'commitMs', number>;
@@ -346,34 +353,53 @@ async function publishGroup(
   const byId = new Map<string, DetectedChange>();
   // One builder per group: the source's attributes and the time are encoded once, not per event.
   const toMessage = changeMessageBuilder({ source: source.name, table: source.table, time });
-  const messages = group.map((change) => {
+  const tooLarge: PublishOutcome[] = [];
+  const messages = group.flatMap((change) => {
     const id = eventId(source.name, change.entityId, change.version, change.type, change.hash);
     byId.set(id, change);
-    return toMessage({
+    const message = toMessage({
       id,
       type: change.type,
       entityId: change.entityId,
       version: change.version,
       record: change.record,
     });
+    // Never published, so never committed: the change waits in the snapshot until it fits.
+    if (message.data.length > source.maxRecordBytes) {
+      tooLarge.push({ id, ok: false, error: recordTooLarge(source, change.entityId, message.data.length) });
+      return [];
+    }
+    return [message];
   });
-  const outcomes = await deps.publisher.publish(messages);
+  const outcomes = [...tooLarge, ...(messages.length === 0 ? [] : await deps.publisher.publish(messages))];
   const acked: DetectedChange[] = [];
   let failed = 0;
   let firstError: string | null = null;
+  let firstErrorCode: string | null = null;
   for (const outcome of outcomes) {
     const change = byId.get(outcome.id);
     if (change === undefined) continue;
     if (outcome.ok) acked.push(change);
     else {
       failed += 1;
-      firstError ??= outcome.error.message;
+      if (firstError === null) {
+        firstError = outcome.error.message;
+        firstErrorCode = outcome.error instanceof AppError ? outcome.error.code : null;
+      }
     }
   }
   // A publisher that answers for fewer messages than it was given must not make the poller
   // believe the rest were published: they are simply not committed, and come back next cycle.
   failed += group.length - acked.length - failed;
-  return { acked, failed, firstError };
+  return { acked, failed, firstError, firstErrorCode };
+}
+
+function recordTooLarge(source: SourceConfig, entityId: string, bytes: number): AppError {
+  return new AppError(
+    'SOURCE.RECORD_TOO_LARGE',
+    `source "${source.name}": the record of entity "${entityId}" is ${bytes} bytes as JSON, over sources[].maxRecordBytes (${source.maxRecordBytes}); its change is not published until it fits`,
+    { retryable: false, details: { entityId, bytes, maxRecordBytes: source.maxRecordBytes } },
+  );
 }
 
 async function commitInGroups(

@@ -98,6 +98,8 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
         },
         (access) => access.pubsub.close(),
       ),
+    payloads: () => Promise.resolve(undefined),
+    payloadStoreSetting: 'gcp.storage.payloadBucket',
     pushAuthenticator() {
       if (config.loader.auth === undefined) return undefined;
       authenticator ??= createPushAuthenticator(config.loader.auth, { logger });

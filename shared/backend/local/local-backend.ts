@@ -1,5 +1,11 @@
 import { rm } from 'node:fs/promises';
-import { DuckDbWarehouse, SqliteLocalBus, SqliteLocalBusClient, SqliteSnapshotStore } from '../../adapters/local';
+import {
+  DuckDbWarehouse,
+  FilePayloadStore,
+  SqliteLocalBus,
+  SqliteLocalBusClient,
+  SqliteSnapshotStore,
+} from '../../adapters/local';
 import {
   bearerHeader,
   createSharedSecretPushAuthenticator,
@@ -138,6 +144,16 @@ export function openLocalBackend(context: BackendContext): Promise<LocalBackend>
         },
         (access) => access.client.close(),
       ),
+    payloads: () =>
+      parts.once(
+        'payload store',
+        async () => {
+          await dir();
+          return new FilePayloadStore(layout.payloadsDir);
+        },
+        (store) => store.close(),
+      ),
+    payloadStoreSetting: '--data-dir',
     // Loopback is not a boundary between local users: the bus proves itself with this start's secret.
     pushAuthenticator: () => authenticator,
     close: () => parts.close(),

@@ -1,0 +1,3 @@
+export * from './claim-check-publisher';
+export * from './payload-attributes';
+export * from './verify-payload';
