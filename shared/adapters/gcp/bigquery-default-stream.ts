@@ -48,18 +48,21 @@ export function estimatedRowBytes(row: WriterRow): number {
 
 /**
  * Splits rows, in order, into requests of at most `maxBytes` estimated bytes each. A row larger
- * than `maxBytes` on its own can never be appended: `WAREHOUSE.ROW_TOO_LARGE`, not retryable.
+ * than `maxBytes` on its own can never be appended: `WAREHOUSE.ROW_TOO_LARGE`, not retryable
+ * (callers that can store such a row otherwise take it out first, see `routeBySize`). `sizes`:
+ * the rows' `estimatedRowBytes` when the caller has them already.
  */
 export function splitIntoRequests(
   rows: readonly WriterRow[],
   maxBytes: number,
   where: (index: number) => string,
+  sizes?: readonly number[],
 ): WriterRow[][] {
   const requests: WriterRow[][] = [];
   let current: WriterRow[] = [];
   let currentBytes = 0;
   rows.forEach((row, index) => {
-    const bytes = estimatedRowBytes(row);
+    const bytes = sizes?.[index] ?? estimatedRowBytes(row);
     if (bytes > maxBytes) {
       throw new AppError(
         'WAREHOUSE.ROW_TOO_LARGE',
@@ -116,15 +119,17 @@ export class DefaultStreamAppender {
   /**
    * Sends `rows` in as many requests as the size limit needs and resolves once every request is
    * acknowledged (the rows are then durable). Rows of requests acknowledged before a failed one
-   * stay appended: the default stream has no transaction across requests.
+   * stay appended: the default stream has no transaction across requests. `sizes`: the rows'
+   * `estimatedRowBytes`, when the caller has them already.
    */
   async append(
     target: DefaultStreamTarget,
     rows: readonly WriterRow[],
     where: (index: number) => string,
+    sizes?: readonly number[],
   ): Promise<void> {
     if (rows.length === 0) return;
-    const requests = splitIntoRequests(rows, this.maxRequestBytes, where);
+    const requests = splitIntoRequests(rows, this.maxRequestBytes, where, sizes);
     // Each request with the index of its first row in `rows`, so a refused row is named as the caller knows it.
     let offset = 0;
     let pending = requests.map((request) => {
