@@ -420,18 +420,39 @@ export class BigQueryWarehouse implements Warehouse {
         table,
         pick(routed.loaded),
         routed.loaded.map((i) => routed.sizes[i] ?? 0),
+        (k) => where(routed.loaded[k] ?? k),
       ),
     ]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
-  /** Appends change rows to `table` by one load job (atomic: all of them or none). */
-  private async loadChangeRows(table: string, rows: readonly WriterRow[], sizes: readonly number[]): Promise<void> {
+  /**
+   * Appends change rows to `table` by one load job (atomic: all of them or none). A job that
+   * fails for its data (reason `invalid`: a value BigQuery will not store, though it passed our
+   * checks) is `WAREHOUSE.INVALID_ROW`, so the loader isolates that row as it does one the Storage
+   * Write API refuses; the rows are named by `where`.
+   */
+  private async loadChangeRows(
+    table: string,
+    rows: readonly WriterRow[],
+    sizes: readonly number[],
+    where: (i: number) => string,
+  ): Promise<void> {
     const startedMs = Date.now();
     function* lines(): Generator<string> {
       for (const row of rows) yield writerRowLine(row, CHANGES_JSON_COLUMNS);
     }
-    await loadNdjson(this.dataset().table(table), ndjsonPieces(lines()));
+    try {
+      await loadNdjson(this.dataset().table(table), ndjsonPieces(lines()));
+    } catch (e: unknown) {
+      const failure = describeFailure(e, 'rest');
+      if (failure.status !== 'invalid') throw e;
+      const which = rows.length === 1 ? where(0) : `one of ${rows.length} rows loaded together (${where(0)}, …)`;
+      throw new AppError('WAREHOUSE.INVALID_ROW', `${which}: BigQuery's load job refused it: ${failure.message}`, {
+        retryable: false,
+        cause: e,
+      });
+    }
     this.logger.info('rows too large for a Storage Write request appended by a load job', {
       table,
       rows: rows.length,
