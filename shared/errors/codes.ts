@@ -389,13 +389,15 @@ export const ERROR_CODES = {
   },
   'WAREHOUSE.INVALID_ROW': {
     retry: Retry.no,
-    meaning: 'A row that can never be stored (a value of the wrong type); the loader writes its message to _rejected',
-    action: 'Look at _rejected: the reason names the row and the column',
+    meaning:
+      'A row that can never be stored (a value of the wrong type, or one BigQuery refused in an AppendRows response); the loader writes its message to _rejected',
+    action: 'Look at _rejected: the reason names the row and the column, or BigQuery’s reason',
   },
   'WAREHOUSE.ROW_TOO_LARGE': {
     retry: Retry.no,
-    meaning: 'One row is larger than one BigQuery AppendRows request can hold; its message goes to _rejected',
-    action: 'The record is too large for BigQuery’s streaming API; shrink it at the source',
+    meaning:
+      'One row is larger than BigQuery stores (100 MiB, a load job’s row limit; rows over one AppendRows request go by a load job); its message goes to _rejected',
+    action: 'The record is too large for BigQuery; shrink it at the source',
   },
   'WAREHOUSE.INVALID_COLUMN': {
     retry: Retry.no,

@@ -1,13 +1,13 @@
 import type { TableField } from '@google-cloud/bigquery';
-import { adapt, managedwriter, type protos } from '@google-cloud/bigquery-storage';
+import { adapt, managedwriter } from '@google-cloud/bigquery-storage';
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import { systemClock, type Clock } from '../../ports';
+import { appendResponseError } from './bigquery-append-response';
 import { bigQueryError, describeFailure } from './bigquery-errors';
 import type { WriterRow } from './bigquery-tables';
 
 type AdaptOption = ReturnType<typeof adapt.withChangeType>;
-type AppendRowsResponse = protos.google.cloud.bigquery.storage.v1.IAppendRowsResponse;
 
 /**
  * The AppendRows request limit is 10 MB; requests are filled to this many bytes as estimated by
@@ -48,18 +48,21 @@ export function estimatedRowBytes(row: WriterRow): number {
 
 /**
  * Splits rows, in order, into requests of at most `maxBytes` estimated bytes each. A row larger
- * than `maxBytes` on its own can never be appended: `WAREHOUSE.ROW_TOO_LARGE`, not retryable.
+ * than `maxBytes` on its own can never be appended: `WAREHOUSE.ROW_TOO_LARGE`, not retryable
+ * (callers that can store such a row otherwise take it out first, see `routeBySize`). `sizes`:
+ * the rows' `estimatedRowBytes` when the caller has them already.
  */
 export function splitIntoRequests(
   rows: readonly WriterRow[],
   maxBytes: number,
   where: (index: number) => string,
+  sizes?: readonly number[],
 ): WriterRow[][] {
   const requests: WriterRow[][] = [];
   let current: WriterRow[] = [];
   let currentBytes = 0;
   rows.forEach((row, index) => {
-    const bytes = estimatedRowBytes(row);
+    const bytes = sizes?.[index] ?? estimatedRowBytes(row);
     if (bytes > maxBytes) {
       throw new AppError(
         'WAREHOUSE.ROW_TOO_LARGE',
@@ -116,27 +119,48 @@ export class DefaultStreamAppender {
   /**
    * Sends `rows` in as many requests as the size limit needs and resolves once every request is
    * acknowledged (the rows are then durable). Rows of requests acknowledged before a failed one
-   * stay appended: the default stream has no transaction across requests.
+   * stay appended: the default stream has no transaction across requests. `sizes`: the rows'
+   * `estimatedRowBytes`, when the caller has them already.
    */
   async append(
     target: DefaultStreamTarget,
     rows: readonly WriterRow[],
     where: (index: number) => string,
+    sizes?: readonly number[],
   ): Promise<void> {
     if (rows.length === 0) return;
-    const requests = splitIntoRequests(rows, this.maxRequestBytes, where);
-    let pending = requests;
+    const requests = splitIntoRequests(rows, this.maxRequestBytes, where, sizes);
+    // Each request with the index of its first row in `rows`, so a refused row is named as the caller knows it.
+    let offset = 0;
+    let pending = requests.map((request) => {
+      const sent = { request, offset };
+      offset += request.length;
+      return sent;
+    });
     for (let attempt = 0; ; attempt += 1) {
       const writer = await this.writerFor(target);
       // All requests go out at once on the one connection; the service answers them in order.
-      const results = await Promise.allSettled(pending.map((request) => writer.appendRows(request).getResult()));
-      const failed: { request: WriterRow[]; error: unknown }[] = [];
+      const results = await Promise.allSettled(pending.map((p) => writer.appendRows(p.request).getResult()));
+      const failed: { sent: { request: WriterRow[]; offset: number }; error: unknown }[] = [];
       results.forEach((result, i) => {
-        const request = pending[i];
-        if (request === undefined) return;
-        const error: unknown = result.status === 'rejected' ? result.reason : responseError(result.value);
-        if (error !== undefined) failed.push({ request, error });
+        const sent = pending[i];
+        if (sent === undefined) return;
+        const error: unknown =
+          result.status === 'rejected'
+            ? result.reason
+            : appendResponseError(result.value, (index) => where(sent.offset + index));
+        if (error !== undefined) failed.push({ sent, error });
       });
+      // Rows the service refused for their content come first: no retry stores them, and the
+      // caller isolates them (the other requests of a retry would meet them again).
+      const refused = failed.find((f) => f.error instanceof AppError);
+      if (refused !== undefined) {
+        this.logger.warn('Storage Write refused rows of a request; none of its rows were appended', {
+          table: target.table,
+          error: describeFailure(refused.error, 'storage-write').message,
+        });
+        throw refused.error;
+      }
       const first = failed[0];
       if (first === undefined) break;
       const delayMs = this.reconnectDelaysMs[attempt];
@@ -155,7 +179,7 @@ export class DefaultStreamAppender {
       this.forget(target.table);
       await this.clock.sleep(delayMs);
       if (this.closed) throw this.failure(target, first.error);
-      pending = failed.map((f) => f.request);
+      pending = failed.map((f) => f.sent);
     }
     if (requests.length > 1) {
       this.logger.debug('rows appended in several requests', {
@@ -245,23 +269,4 @@ export class DefaultStreamAppender {
     if (failure.status === 'NOT_FOUND') this.forget(target.table);
     return bigQueryError('WAREHOUSE.WRITE_FAILED', `appending to "${target.table}"`, e, 'storage-write');
   }
-}
-
-/**
- * A non-retryable error the service put in the response rather than failing the call (the
- * managed writer resolves those), or the row errors of a request refused for some of its rows.
- */
-function responseError(response: AppendRowsResponse): unknown {
-  const rowErrors = response.rowErrors ?? [];
-  if (rowErrors.length > 0) {
-    const first = rowErrors[0];
-    return {
-      code: 3,
-      message: `${rowErrors.length} row(s) refused; row ${String(first?.index ?? '?')}: ${first?.message ?? ''}`,
-    };
-  }
-  if (response.error !== null && response.error !== undefined && (response.error.code ?? 0) !== 0) {
-    return { code: response.error.code, message: response.error.message ?? '' };
-  }
-  return undefined;
 }

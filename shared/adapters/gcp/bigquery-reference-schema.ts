@@ -1,6 +1,7 @@
 import type { TableField } from '@google-cloud/bigquery';
 import { AppError } from '../../errors';
 import type { JsonRecord } from '../../ports';
+import { ndjsonPieces } from './bigquery-ndjson-load';
 import { quote } from './bigquery-tables';
 
 /**
@@ -221,38 +222,29 @@ export function alterStatements(ref: string, aligned: AlignedSchema): string[] {
 /**
  * Newline-delimited JSON for a load job, one record per line with exactly the staged columns
  * (a JSON column's value written as the JSON itself) and `_loaded_at`, in pieces of about 1 MiB
- * so a large load never builds one huge string.
+ * (`ndjsonPieces`).
  * https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#loading_json_data_into_a_json_column
  */
-export function* ndjsonChunks(
+export function ndjsonChunks(
   records: readonly JsonRecord[],
   fields: readonly TableField[],
   loadedAt: Date,
 ): Generator<string> {
   const columns = fields.filter((f) => f.name !== undefined && f.name !== REFERENCE_LOADED_AT_COLUMN);
   const loadedAtText = loadedAt.toISOString();
-  let chunk: string[] = [];
-  let chunkChars = 0;
-  for (const record of records) {
-    const line: Record<string, unknown> = {};
-    for (const field of columns) {
-      const name = field.name ?? '';
-      line[name] = ndjsonValue(record[name], field.type);
-    }
-    line[REFERENCE_LOADED_AT_COLUMN] = loadedAtText;
-    const text = JSON.stringify(line);
-    chunk.push(text);
-    chunkChars += text.length + 1;
-    if (chunkChars >= NDJSON_CHUNK_CHARS) {
-      yield `${chunk.join('\n')}\n`;
-      chunk = [];
-      chunkChars = 0;
+  function* lines(): Generator<string> {
+    for (const record of records) {
+      const line: Record<string, unknown> = {};
+      for (const field of columns) {
+        const name = field.name ?? '';
+        line[name] = ndjsonValue(record[name], field.type);
+      }
+      line[REFERENCE_LOADED_AT_COLUMN] = loadedAtText;
+      yield JSON.stringify(line);
     }
   }
-  if (chunk.length > 0) yield `${chunk.join('\n')}\n`;
+  return ndjsonPieces(lines());
 }
-
-const NDJSON_CHUNK_CHARS = 1024 * 1024;
 
 /**
  * A STRING column widened from numbers or booleans gets their text, as CAST(... AS STRING) gives

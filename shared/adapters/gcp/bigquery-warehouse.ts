@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { BigQuery, Dataset, TableField, TableMetadata } from '@google-cloud/bigquery';
 import type { managedwriter } from '@google-cloud/bigquery-storage';
 import { AppError } from '../../errors';
@@ -18,6 +16,8 @@ import { CHANGES_TABLE, REJECTED_TABLE, RUNS_TABLE, TABLE_NAMES, type Column } f
 import { DEFAULT_CURRENT_OPTIONS, type CurrentOptions } from './bigquery-current-options';
 import { DEFAULT_MAX_APPEND_REQUEST_BYTES, DefaultStreamAppender } from './bigquery-default-stream';
 import { bigQueryError, describeFailure } from './bigquery-errors';
+import { loadNdjson, ndjsonPieces, writerRowLine } from './bigquery-ndjson-load';
+import { MAX_LOAD_JOB_ROW_BYTES, routeBySize, type RoutedRows } from './bigquery-oversize-rows';
 import {
   alignWithTarget,
   alterStatements,
@@ -59,8 +59,10 @@ export interface BigQueryWarehouseOptions {
   /** Where the dataset lives and jobs run, e.g. `US` or `europe-west1`. */
   readonly location: string;
   readonly logger?: Logger;
-  /** Estimated bytes per AppendRows request; below the API's 10 MB limit. */
+  /** Estimated bytes per AppendRows request; below the API's 10 MB limit. A larger change row goes by a load job. */
   readonly maxAppendRequestBytes?: number;
+  /** The largest change row stored at all (by a load job): `MAX_LOAD_JOB_ROW_BYTES`, BigQuery's limit. */
+  readonly maxLoadRowBytes?: number;
   /** How long a staging table outlives a process that died before dropping it. */
   readonly stagingTableTtlMs?: number;
   /** Per stream table, how its `_current` is maintained; absent: `DEFAULT_CURRENT_OPTIONS`. */
@@ -103,6 +105,8 @@ export class BigQueryWarehouse implements Warehouse {
   private readonly logger: Logger;
   private readonly stagingTableTtlMs: number;
   private readonly appender: DefaultStreamAppender;
+  private readonly maxAppendRequestBytes: number;
+  private readonly maxLoadRowBytes: number;
   private readonly currentFor: (table: string) => CurrentOptions;
   private readonly compactor: MergeCompactor;
   private readonly scheduler: CompactionScheduler;
@@ -123,10 +127,12 @@ export class BigQueryWarehouse implements Warehouse {
     this.location = options.location;
     this.logger = options.logger ?? createSilentLogger();
     this.stagingTableTtlMs = options.stagingTableTtlMs ?? DEFAULT_STAGING_TABLE_TTL_MS;
+    this.maxAppendRequestBytes = options.maxAppendRequestBytes ?? DEFAULT_MAX_APPEND_REQUEST_BYTES;
+    this.maxLoadRowBytes = options.maxLoadRowBytes ?? MAX_LOAD_JOB_ROW_BYTES;
     this.appender = new DefaultStreamAppender(
       writeClient,
       this.logger,
-      options.maxAppendRequestBytes ?? DEFAULT_MAX_APPEND_REQUEST_BYTES,
+      this.maxAppendRequestBytes,
       options.clock ?? systemClock,
     );
     this.currentFor = options.current ?? (() => DEFAULT_CURRENT_OPTIONS);
@@ -152,11 +158,21 @@ export class BigQueryWarehouse implements Warehouse {
    * Appends `rows` to `<table>_changes`, creating it, `<table>_current` and `<table>_history` on
    * first use, then hands them to `_current`'s maintenance (see the class). Every row is checked
    * before anything is sent: a row that can never be stored rejects the call with
-   * `WAREHOUSE.INVALID_ROW` (or `WAREHOUSE.ROW_TOO_LARGE`), not retryable. More rows than fit one
-   * request are sent in several; if a later one fails, the earlier ones stay appended, and the
-   * retry's duplicates count once (`CURRENT_STATE.duplicateFirst`). The second write (CDC rows,
-   * or pending rows) follows the first; if it fails, the call fails and the redelivered batch
-   * writes both again.
+   * `WAREHOUSE.INVALID_ROW` (or `WAREHOUSE.ROW_TOO_LARGE` above `maxLoadRowBytes`), not
+   * retryable. More rows than fit one request are sent in several; if a later one fails, the
+   * earlier ones stay appended, and the retry's duplicates count once
+   * (`CURRENT_STATE.duplicateFirst`). The second write (CDC rows, or pending rows) follows the
+   * first; if it fails, the call fails and the redelivered batch writes both again.
+   *
+   * A row larger than one AppendRows request (a record the claim check brought, up to 100 MiB)
+   * goes to `_changes`, and in merge mode to the pending table, by one load job per table per
+   * call, next to the Storage Write requests of the others (see `writeChanges`). In cdc mode
+   * `_current` is written only by change data capture: BigQuery does not run mutating DML (a
+   * MERGE) on a table CDC writes to, and a CDC row travels in one AppendRows request. So such a
+   * row's CDC row carries its key, version, event id, event time and sequence number with `data`
+   * NULL: `_current` orders it like any other event (an older one never replaces it, a newer one
+   * does), and its record is in `_changes` (`event_id` joins them).
+   * https://cloud.google.com/bigquery/docs/change-data-capture#limitations
    */
   appendChanges(table: string, rows: readonly ChangeRow[]): Promise<void> {
     const names = currentTableNames(table);
@@ -164,12 +180,20 @@ export class BigQueryWarehouse implements Warehouse {
       if (rows.length === 0) return;
       const current = this.currentFor(table);
       const where = (i: number): string => rowWhere(names.changes, i, rows[i], (r) => `event ${r.event_id}`);
-      // Checked before any table is even created: a bad row costs no API call.
+      // Checked and measured before any table is even created: a bad row costs no API call.
       const changeRows = rows.map((row, i) => writerRow(CHANGES_TABLE.columns, row, () => where(i)));
-      const cdcRows = current.mode === 'cdc' ? rows.map((row, i) => cdcRow(row, () => where(i))) : [];
+      const routed = routeBySize(changeRows, this.maxAppendRequestBytes, this.maxLoadRowBytes, where);
+      const loaded = new Set(routed.loaded);
+      const cdcRows = current.mode === 'cdc' ? rows.map((row, i) => cdcRow(row, () => where(i), loaded.has(i))) : [];
       await this.ensureStreamTables(table, current);
-      await this.send(names.changes, CHANGES_TABLE.columns, changeRows, where);
+      await this.writeChanges(names.changes, changeRows, routed, where);
       if (current.mode === 'cdc') {
+        if (loaded.size > 0) {
+          this.logger.warn('_current gets rows too large for change data capture without their data', {
+            table: names.current,
+            events: routed.loaded.map((i) => rows[i]?.event_id),
+          });
+        }
         await this.appender.append(
           { ...this.target(names.current, currentFields()), changeCapture: true },
           cdcRows,
@@ -177,7 +201,7 @@ export class BigQueryWarehouse implements Warehouse {
         );
         return;
       }
-      await this.send(names.pending, CHANGES_TABLE.columns, changeRows, where);
+      await this.writeChanges(names.pending, changeRows, routed, where);
       if (current.compactEveryMs === 0) await this.compactor.run(table);
       else this.scheduler.appended(table);
     });
@@ -367,6 +391,76 @@ export class BigQueryWarehouse implements Warehouse {
     await this.send(table, columns, writerRows, where);
   }
 
+  /**
+   * Change rows into `table` (`_changes` or the pending table): those that fit an AppendRows
+   * request through the Storage Write API, as always, and the larger ones (`routed.loaded`, rare)
+   * in one load job at the same time. Settles only when both have, so nothing of the call is
+   * still writing when it fails.
+   */
+  private async writeChanges(
+    table: string,
+    rows: readonly WriterRow[],
+    routed: RoutedRows,
+    where: (i: number) => string,
+  ): Promise<void> {
+    if (routed.loaded.length === 0) {
+      await this.appender.append(this.target(table, tableFields(CHANGES_TABLE.columns)), rows, where, routed.sizes);
+      return;
+    }
+    const pick = (indexes: readonly number[]): WriterRow[] =>
+      indexes.flatMap((i) => (rows[i] === undefined ? [] : [rows[i]]));
+    const results = await Promise.allSettled([
+      this.appender.append(
+        this.target(table, tableFields(CHANGES_TABLE.columns)),
+        pick(routed.streamed),
+        (k) => where(routed.streamed[k] ?? k),
+        routed.streamed.map((i) => routed.sizes[i] ?? 0),
+      ),
+      this.loadChangeRows(
+        table,
+        pick(routed.loaded),
+        routed.loaded.map((i) => routed.sizes[i] ?? 0),
+        (k) => where(routed.loaded[k] ?? k),
+      ),
+    ]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+  }
+
+  /**
+   * Appends change rows to `table` by one load job (atomic: all of them or none). A job that
+   * fails for its data (reason `invalid`: a value BigQuery will not store, though it passed our
+   * checks) is `WAREHOUSE.INVALID_ROW`, so the loader isolates that row as it does one the Storage
+   * Write API refuses; the rows are named by `where`.
+   */
+  private async loadChangeRows(
+    table: string,
+    rows: readonly WriterRow[],
+    sizes: readonly number[],
+    where: (i: number) => string,
+  ): Promise<void> {
+    const startedMs = Date.now();
+    function* lines(): Generator<string> {
+      for (const row of rows) yield writerRowLine(row, CHANGES_JSON_COLUMNS);
+    }
+    try {
+      await loadNdjson(this.dataset().table(table), ndjsonPieces(lines()));
+    } catch (e: unknown) {
+      const failure = describeFailure(e, 'rest');
+      if (failure.status !== 'invalid') throw e;
+      const which = rows.length === 1 ? where(0) : `one of ${rows.length} rows loaded together (${where(0)}, …)`;
+      throw new AppError('WAREHOUSE.INVALID_ROW', `${which}: BigQuery's load job refused it: ${failure.message}`, {
+        retryable: false,
+        cause: e,
+      });
+    }
+    this.logger.info('rows too large for a Storage Write request appended by a load job', {
+      table,
+      rows: rows.length,
+      bytes: sizes.reduce((a, b) => a + b, 0),
+      durationMs: Date.now() - startedMs,
+    });
+  }
+
   private send<R>(
     table: string,
     columns: readonly Column<R>[],
@@ -543,13 +637,7 @@ export class BigQueryWarehouse implements Warehouse {
       expirationTime: String(Date.now() + this.stagingTableTtlMs),
     });
     try {
-      const upload = stage.createWriteStream({
-        sourceFormat: 'NEWLINE_DELIMITED_JSON',
-        writeDisposition: 'WRITE_APPEND',
-        createDisposition: 'CREATE_NEVER',
-      });
-      // Resolves once the load job has completed; a failed job destroys the stream with its error.
-      await pipeline(Readable.from(ndjsonChunks(records, fields, new Date())), upload);
+      await loadNdjson(stage, ndjsonChunks(records, fields, new Date()));
       await work(this.ref(stageName));
     } finally {
       await stage.delete().catch((e: unknown) => {
@@ -604,10 +692,20 @@ function rowWhere<R>(table: string, index: number, row: R | undefined, describe:
   return `${table} row ${index}${row === undefined ? '' : ` (${describe(row)})`}`;
 }
 
-/** A change as a change data capture row of `_current`: its columns, `_CHANGE_TYPE` and `_CHANGE_SEQUENCE_NUMBER`. */
-function cdcRow(row: ChangeRow, where: () => string): WriterRow {
+/** The JSON columns of a change row, whose text a load job line carries as JSON. */
+const CHANGES_JSON_COLUMNS: ReadonlySet<string> = new Set(
+  CHANGES_TABLE.columns.filter((c) => c.type === 'json').map((c) => c.name),
+);
+
+/**
+ * A change as a change data capture row of `_current`: its columns, `_CHANGE_TYPE` and
+ * `_CHANGE_SEQUENCE_NUMBER`. `withoutData`: a row too large for an AppendRows request keeps its
+ * place in the order but not its record (see `appendChanges`).
+ */
+function cdcRow(row: ChangeRow, where: () => string, withoutData: boolean): WriterRow {
   return {
     ...currentWriterRow(row, where),
+    ...(withoutData ? { data: null } : {}),
     _CHANGE_TYPE: changeType(row),
     _CHANGE_SEQUENCE_NUMBER: changeSequenceNumber(row),
   };

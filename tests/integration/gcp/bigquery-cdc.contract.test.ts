@@ -91,4 +91,26 @@ describeWithBigQuery(title, () => {
       primaryKey: { columns: ['source', 'entity_id'] },
     });
   }, 120_000);
+
+  it('a record too large for an AppendRows request: in _changes whole, in _current by its version without its data; an older event never replaces it, a newer one does', async () => {
+    const table = 'blobs';
+    const big = { ...change(table, 'big', 2, 'updated'), data: JSON.stringify({ id: 'big', blob: 'x'.repeat(13e6) }) };
+    await warehouse.appendChanges(table, [change(table, 'a', 1, 'created'), big]);
+    await warehouse.appendChanges(table, [change(table, 'big', 1, 'created')]);
+    expect(
+      await warehouse.query(`SELECT entity_id, version, event_id, data FROM \`${table}_current\` ORDER BY entity_id`),
+    ).toEqual([
+      { entity_id: 'a', version: 1, event_id: 'a-1-created', data: { id: 'a', version: 1 } },
+      { entity_id: 'big', version: 2, event_id: big.event_id, data: null },
+    ]);
+    expect(
+      await warehouse.query(
+        `SELECT LENGTH(JSON_VALUE(data, '$.blob')) AS chars FROM \`${table}_changes\` WHERE event_id = '${big.event_id}'`,
+      ),
+    ).toEqual([{ chars: 13e6 }]);
+    await warehouse.appendChanges(table, [change(table, 'big', 3, 'updated')]);
+    expect(await warehouse.query(`SELECT version, data FROM \`${table}_current\` WHERE entity_id = 'big'`)).toEqual([
+      { version: 3, data: { id: 'big', version: 3 } },
+    ]);
+  }, 300_000);
 });

@@ -144,12 +144,103 @@ describe('BigQueryWarehouse', () => {
       expect(error).toMatchObject({ code: 'WAREHOUSE.INVALID_ROW', retryable: false });
     });
 
-    it('a single row larger than one request can hold is refused, not retried', async () => {
+    it('a row larger than BigQuery stores at all is refused before anything is written, not retried', async () => {
       const table = uniqueTable('blobs');
-      const huge = changeRow(table, { entity: 'a', version: 1, data: { blob: 'x'.repeat(10 * 1024 * 1024) } });
-      expect(await rejection(warehouse.appendChanges(table, [huge]))).toMatchObject({
-        code: 'WAREHOUSE.ROW_TOO_LARGE',
-        retryable: false,
+      // Limits lowered so the test builds kilobytes, not 100 MiB: a row over both is refused.
+      const small = openEmulatorWarehouse(dataset, { maxAppendRequestBytes: 16 * 1024, maxLoadRowBytes: 64 * 1024 });
+      try {
+        const rows = [
+          changeRow(table, { entity: 'a', version: 1 }),
+          changeRow(table, { entity: 'b', version: 1, data: { blob: 'x'.repeat(100 * 1024) } }),
+        ];
+        const error = await rejection(small.appendChanges(table, rows));
+        expect(error).toMatchObject({ code: 'WAREHOUSE.ROW_TOO_LARGE', retryable: false });
+        expect(error.message).toContain(`${table}_changes row 1`);
+        expect(await tableExists(`${table}_changes`)).toBe(false);
+      } finally {
+        await small.close();
+      }
+    });
+
+    describe('a record larger than one AppendRows request (the claim check brings up to 100 MiB)', () => {
+      const BIG_CHARS = 13 * 1000 * 1000;
+      const bigData = (tag: string): { id: string; tag: string; blob: string } => ({
+        id: 'big',
+        tag,
+        blob: 'x'.repeat(BIG_CHARS),
+      });
+
+      it('merge mode: lands in _changes by a load job and in _current with its version; small rows are unaffected, and an older event after it does not replace it', async () => {
+        const table = uniqueTable('blobs');
+        const current = (): Promise<Record<string, unknown>[]> =>
+          warehouse.query(
+            `SELECT entity_id, version, JSON_VALUE(data, '$.tag') AS tag, LENGTH(JSON_VALUE(data, '$.blob')) AS chars, JSON_VALUE(data, '$.v') AS v FROM \`${table}_current\` ORDER BY entity_id`,
+          );
+        const expected = [
+          { entity_id: 'a', version: 1, tag: null, chars: null, v: '1' },
+          { entity_id: 'b', version: 2, tag: null, chars: null, v: '2' },
+          { entity_id: 'big', version: 3, tag: 'v3', chars: BIG_CHARS, v: null },
+        ];
+
+        // A 13 MB record among small ones.
+        await warehouse.appendChanges(table, [
+          changeRow(table, { entity: 'a', version: 1 }),
+          changeRow(table, { entity: 'big', version: 3, data: bigData('v3') }),
+          changeRow(table, { entity: 'b', version: 2 }),
+        ]);
+        await warehouse.compactCurrent(table);
+        expect(await current()).toEqual(expected);
+
+        // Then an older, small event of the big entity, as an out-of-order redelivery brings it.
+        await warehouse.appendChanges(table, [changeRow(table, { entity: 'big', version: 2 })]);
+        await warehouse.compactCurrent(table);
+        expect(await current()).toEqual(expected);
+
+        expect(
+          await warehouse.query(
+            `SELECT entity_id, version, LENGTH(JSON_VALUE(data, '$.blob')) AS chars FROM \`${table}_changes\` ORDER BY entity_id, version`,
+          ),
+        ).toEqual([
+          { entity_id: 'a', version: 1, chars: null },
+          { entity_id: 'b', version: 2, chars: null },
+          { entity_id: 'big', version: 2, chars: null },
+          { entity_id: 'big', version: 3, chars: BIG_CHARS },
+        ]);
+      });
+
+      it('merge mode: a newer small event replaces it in _current', async () => {
+        const table = uniqueTable('blobs');
+        await warehouse.appendChanges(table, [changeRow(table, { entity: 'big', version: 1, data: bigData('v1') })]);
+        await warehouse.appendChanges(table, [changeRow(table, { entity: 'big', version: 2 })]);
+        await warehouse.compactCurrent(table);
+        expect(await warehouse.query(`SELECT entity_id, version, data FROM \`${table}_current\``)).toEqual([
+          { entity_id: 'big', version: 2, data: { id: 'big', v: 2 } },
+        ]);
+      });
+
+      it('cdc mode: _current gets its key, version and event id without the record (CDC rows travel in one request); _changes has it whole', async () => {
+        const table = uniqueTable('blobs');
+        // The emulator appends CDC rows as plain rows: this shows what _current is sent, not how BigQuery applies it.
+        const cdc = openEmulatorWarehouse(dataset, {
+          current: () => ({ mode: 'cdc', maxStalenessMs: 0, compactEveryMs: 60_000 }),
+        });
+        try {
+          const big = changeRow(table, { entity: 'big', version: 3, data: bigData('v3') });
+          await cdc.appendChanges(table, [changeRow(table, { entity: 'a', version: 1 }), big]);
+          expect(
+            await cdc.query(`SELECT entity_id, version, event_id, data FROM \`${table}_current\` ORDER BY entity_id`),
+          ).toEqual([
+            { entity_id: 'a', version: 1, event_id: `${table}/a/1/created`, data: { id: 'a', v: 1 } },
+            { entity_id: 'big', version: 3, event_id: big.event_id, data: null },
+          ]);
+          expect(
+            await cdc.query(
+              `SELECT LENGTH(JSON_VALUE(data, '$.blob')) AS chars FROM \`${table}_changes\` WHERE event_id = '${big.event_id}'`,
+            ),
+          ).toEqual([{ chars: BIG_CHARS }]);
+        } finally {
+          await cdc.close();
+        }
       });
     });
 
