@@ -43,8 +43,10 @@ export function payloadUnavailable(e: unknown, context: PayloadFailureContext): 
   let why: string;
   if (bucketMissing) {
     why = `bucket ${bucket} does not exist (gcp.storage.payloadBucket; Terraform creates it)`;
-  } else if (status === 401 || status === 403) {
-    why = `access to bucket ${bucket} was denied (${status}): ${ROLE[access]}`;
+  } else if (status === 401) {
+    why = `Cloud Storage found no valid credentials (401) for bucket ${bucket}: check the service's identity; ${ROLE[access]}`;
+  } else if (status === 403) {
+    why = `access to bucket ${bucket} was denied (403): ${ROLE[access]}`;
   } else if (status !== undefined) {
     why = `Cloud Storage answered ${status} for bucket ${bucket}`;
   } else {

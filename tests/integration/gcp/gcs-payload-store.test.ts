@@ -234,3 +234,63 @@ describe('GcsPayloadStore refuses a location it would not give out, before any r
     expect(requests).toBeGreaterThan(before);
   });
 });
+
+describe('GcsPayloadStore when Cloud Storage refuses or cannot be reached', () => {
+  let server: Server;
+  let denied: GcsPayloadStore;
+
+  function storeAt(endpoint: string): GcsPayloadStore {
+    return new GcsPayloadStore(
+      createStorageClient(configWith(`{ apiEndpoint: "${endpoint}" }`).gcp.storage, PROJECT, {}),
+      { bucket: 'the-payload-bucket', prefix: PREFIX },
+    );
+  }
+
+  beforeAll(async () => {
+    // Answers every request as Cloud Storage answers an account without the role (not retried).
+    server = createServer((_req, res) => {
+      const error = { code: 403, message: 'caller does not have storage.objects access', errors: [] };
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    denied = storeAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("a denied upload is PAYLOAD.UNAVAILABLE, retryable, naming the bucket and the poller's role", async () => {
+    const error = await rejection(denied.put(Buffer.from('x')));
+
+    expect(error.code).toBe('PAYLOAD.UNAVAILABLE');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('bucket the-payload-bucket');
+    expect(error.message).toContain('roles/storage.objectCreator');
+    expect(error.details).toMatchObject({ status: 403, access: 'write' });
+  });
+
+  it("a denied read is PAYLOAD.UNAVAILABLE, naming the loader's role", async () => {
+    const sha256 = '12'.repeat(32);
+
+    const error = await rejection(
+      denied.get({ location: `gs://the-payload-bucket/${PREFIX}${sha256}`, sha256, bytes: 1 }),
+    );
+
+    expect(error.code).toBe('PAYLOAD.UNAVAILABLE');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('roles/storage.objectViewer');
+  });
+
+  it('an endpoint nobody listens on is PAYLOAD.UNAVAILABLE, retryable', async () => {
+    // A port that was free a moment ago: connections to it are refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    const error = await rejection(storeAt(`http://127.0.0.1:${port}`).put(Buffer.from('x')));
+
+    expect(error.code).toBe('PAYLOAD.UNAVAILABLE');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('could not be reached');
+  });
+});
