@@ -4,11 +4,11 @@ const path = require('node:path');
  * One jest project per set of emulators a test needs, chosen by path so that a file added to an
  * existing directory lands in the right one. A project's global setup runs only when one of its
  * tests is selected: `npx jest --selectProjects unit` (npm run test:unit) and `--selectProjects
- * local` start nothing; a run of one tests/integration/gcp/ file starts the three emulators.
+ * local` start nothing; a run of one tests/integration/gcp/ file starts the four emulators.
  *
  * - unit:  tests/unit/                                    no emulator
- * - gcp:   tests/integration/gcp/, and e2e files whose    Pub/Sub, Firestore, BigQuery
- *          name says gcp, pubsub, firestore or bigquery   (tests/global-setup.ts)
+ * - gcp:   tests/integration/gcp/, and e2e files whose    Pub/Sub, Firestore, BigQuery,
+ *          name says gcp, pubsub, firestore or bigquery   Cloud Storage (tests/global-setup.ts)
  * - bench: tests/bench/ (the benchmark smoke test)        Pub/Sub (tests/emulators/pubsub-global-setup.ts)
  * - local: every other tests/**\/*.test.ts (integration,  no emulator
  *          contract, e2e, deploy, and any new directory)

@@ -29,6 +29,9 @@ locals {
         dataset  = local.dataset_id
         location = var.bigquery_location
       }
+      storage = {
+        payloadBucket = google_storage_bucket.payloads.name
+      }
     }
     poller = {
       port = local.container_port

@@ -16,6 +16,8 @@ locals {
   loader_service_name           = "changefeed-loader"
   batch_job_name                = "changefeed-batch"
   config_secret_id              = "changefeed-config"
+  # Bucket names are global: the project id makes this one unique.
+  payload_bucket_name = "${var.project_id}-changefeed-payloads"
 
   # Cloud Run sends traffic to this port and sets PORT to it.
   container_port = 8080

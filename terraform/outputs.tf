@@ -8,6 +8,11 @@ output "build_source_bucket" {
   value       = google_storage_bucket.build_source.name
 }
 
+output "payload_bucket" {
+  description = "Bucket of the claim check: records over payloads.inlineMaxBytes, deleted after payload_retention_days."
+  value       = google_storage_bucket.payloads.name
+}
+
 output "deployer_service_account" {
   description = "Resource name to pass to `gcloud builds submit --service-account` (or a Cloud Build trigger)."
   value       = google_service_account.deployer.id

@@ -88,7 +88,22 @@ resource "google_project_iam_member" "poller_runs_bigquery_jobs" {
   member  = google_service_account.poller.member
 }
 
+# Claim check: creates payload objects, never reads, overwrites or deletes one (an upload of an
+# existing hash fails its ifGenerationMatch=0 precondition, which the poller counts as stored).
+resource "google_storage_bucket_iam_member" "poller_writes_payloads" {
+  bucket = google_storage_bucket.payloads.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.poller.member
+}
+
 # ---- loader ---------------------------------------------------------------------------------
+
+# Claim check: reads payload objects (and lists, to tell a missing bucket from a missing object).
+resource "google_storage_bucket_iam_member" "loader_reads_payloads" {
+  bucket = google_storage_bucket.payloads.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.loader.member
+}
 
 # Storage Write appends (bigquery.tables.updateData), table and view creation on first use.
 resource "google_bigquery_dataset_iam_member" "loader_edits_dataset" {

@@ -28,6 +28,38 @@ resource "google_bigquery_dataset" "changefeed" {
   depends_on = [google_project_service.apis]
 }
 
+# The claim check: a record larger than payloads.inlineMaxBytes (4 MiB by default) travels to
+# the loader as a reference, and the record itself waits here, one object per content hash
+# (`payloads/<sha256>`), written by the poller and read by the loader. Objects are deleted
+# var.payload_retention_days after they were written: longer than the 7 days Pub/Sub keeps an
+# undelivered or dead-lettered message, so a dead letter replayed late still finds its payload.
+resource "google_storage_bucket" "payloads" {
+  name                        = local.payload_bucket_name
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # Payloads are copies of source records, re-published with the entity's next change; keeping
+  # them past a `terraform destroy` protects nothing the deletion protection is there for.
+  force_destroy = !var.deletion_protection
+
+  lifecycle_rule {
+    condition {
+      age = var.payload_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Objects expire by the rule above; keeping their bytes for another 7 days of soft delete (the
+  # default) would only be paid for.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 # The snapshot index keeps entity ids and bucket ids as map keys. Nothing queries them, and indexed
 # every key would cost index writes and count towards Firestore's 40,000 index entries per
 # document, so those maps are exempt from single-field indexing (an empty `index_config`).

@@ -235,3 +235,18 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "payload_retention_days" {
+  description = <<-EOT
+    Days a large record (over payloads.inlineMaxBytes, sent by claim check) stays in the payload
+    bucket before the lifecycle rule deletes it. Longer than Pub/Sub's 7-day message retention, so a
+    dead-lettered event replayed with `changefeed dlq replay` within that time still finds it.
+  EOT
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.payload_retention_days > 7 && floor(var.payload_retention_days) == var.payload_retention_days
+    error_message = "payload_retention_days must be a whole number of days above 7 (Pub/Sub keeps a message 7 days; its payload must outlive it)."
+  }
+}

@@ -211,6 +211,23 @@ export const DEFAULTS = {
     storage: {
       /** Object names of claim-checked payloads start with this. */
       payloadPrefix: 'payloads/',
+      /**
+       * Payloads from this size on go up as a resumable upload, which survives a dropped connection
+       * by resuming instead of starting over; smaller ones in one request, which costs one round
+       * trip instead of two. 8 MiB is the client's own chunk size
+       * (https://cloud.google.com/storage/docs/uploads-downloads#size).
+       */
+      resumableFromBytes: 8 * MiB,
+      /** One request (an upload, a download) that has not answered by then is retried. */
+      requestTimeout: seconds(60),
+      /**
+       * The client's retries of 408, 429, 5xx and network errors, with exponential backoff; the
+       * upload is retried too because its precondition (`ifGenerationMatch: 0`) makes it idempotent.
+       * Past them the store says PAYLOAD.UNAVAILABLE and the bus redelivers.
+       */
+      maxRetries: 3,
+      /** All tries of one operation together stop after this. */
+      retryTotalTimeout: seconds(120),
     },
   },
 

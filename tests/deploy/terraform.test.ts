@@ -540,6 +540,53 @@ describe('terraform/', () => {
     });
   });
 
+  describe('payload bucket (claim check)', () => {
+    it('is private, uniformly controlled, and deletes payloads after var.payload_retention_days', () => {
+      const bucket = resource(tf, 'google_storage_bucket', 'payloads');
+      const rule = block(bucket, 'lifecycle_rule');
+
+      expect(bucket).toMatchObject({
+        name: ref('local.payload_bucket_name'),
+        uniform_bucket_level_access: true,
+        public_access_prevention: 'enforced',
+      });
+      expect(local('payload_bucket_name')).toBe(ref('var.project_id') + '-changefeed-payloads');
+      expect(block(rule, 'condition')).toEqual({ age: ref('var.payload_retention_days') });
+      expect(block(rule, 'action')).toEqual({ type: 'Delete' });
+    });
+
+    it('keeps payloads longer than Pub/Sub keeps the messages that refer to them', () => {
+      const retentionDays = (body: Body): number =>
+        Number(/^(\d+)s$/.exec(String(body['message_retention_duration']))?.[1]) / 86_400;
+      const subscriptions = resourcesOf(tf, 'google_pubsub_subscription').map(([, body]) => retentionDays(body));
+      const retention = Number(variableDefault('payload_retention_days'));
+
+      expect(retention).toBe(14);
+      expect(subscriptions.length).toBeGreaterThan(0);
+      for (const days of subscriptions) expect(retention).toBeGreaterThan(days);
+      expect(stringsIn(tf.variables.get('payload_retention_days')?.['validation'])).toEqual(
+        expect.arrayContaining([expect.stringContaining('var.payload_retention_days > 7')]),
+      );
+    });
+
+    it('lets the poller only create objects and the loader only read them, and nobody else anything', () => {
+      const grants = iamGrants().filter((g) => g.body['bucket'] === ref('google_storage_bucket.payloads.name'));
+
+      expect(grants.map((g) => [g.address, g.body['role'], g.body['member']]).sort()).toEqual([
+        [
+          'google_storage_bucket_iam_member.loader_reads_payloads',
+          'roles/storage.objectViewer',
+          ref('google_service_account.loader.member'),
+        ],
+        [
+          'google_storage_bucket_iam_member.poller_writes_payloads',
+          'roles/storage.objectCreator',
+          ref('google_service_account.poller.member'),
+        ],
+      ]);
+    });
+  });
+
   describe('workloads', () => {
     it('runs exactly one always-on poller instance, internal only, with no invoker at all', () => {
       const poller = resource(tf, 'google_cloud_run_v2_service', 'poller');
@@ -669,6 +716,7 @@ describe('terraform/', () => {
           delivery === 'push' ? 'changefeed-push@my-project-123456.iam.gserviceaccount.com' : null,
         'one(google_pubsub_subscription.loader_pull[*].name)':
           delivery === 'pull' ? local('pull_subscription_name') : null,
+        'google_storage_bucket.payloads.name': 'my-project-123456-changefeed-payloads',
       };
       function resolve(value: unknown): unknown {
         if (typeof value === 'string') {
@@ -744,6 +792,10 @@ describe('terraform/', () => {
         },
         firestore: { databaseId: '(default)', collection: DEFAULTS.gcp.firestore.collection },
         bigquery: { dataset: DEFAULTS.gcp.bigquery.dataset, location: 'US' },
+        storage: {
+          payloadBucket: 'my-project-123456-changefeed-payloads',
+          payloadPrefix: DEFAULTS.gcp.storage.payloadPrefix,
+        },
       });
       expect(config.loader).toMatchObject({
         host: '0.0.0.0',

@@ -7,6 +7,7 @@ export const EMULATOR_VARIABLES = {
   pubsub: ['PUBSUB_EMULATOR_HOST'],
   firestore: ['FIRESTORE_EMULATOR_HOST'],
   bigquery: ['BIGQUERY_EMULATOR_HOST', 'BIGQUERY_STORAGE_EMULATOR_HOST'],
+  storage: ['STORAGE_EMULATOR_HOST'],
 } as const satisfies Record<string, readonly [string, ...string[]]>;
 
 /** The emulators a jest project's global setup can ask for. */

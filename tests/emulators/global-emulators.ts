@@ -1,18 +1,22 @@
 import { bigqueryEmulator, installBigqueryEmulatorIfMissing } from './bigquery';
+import { fakeGcsServer, installFakeGcsServerIfMissing, storageEmulatorHost } from './fake-gcs-server';
 import { firestoreEmulator, pubsubEmulator } from './gcloud-emulators';
 import { EMULATOR_VARIABLES, type EmulatorName } from './emulator-variables';
 import { startEmulator, type EmulatorSpec, type RunningEmulator } from './start-emulator';
 
 interface Wanted {
   readonly spec: () => EmulatorSpec;
-  /** Runs before the start: installs what can be installed without asking (only BigQuery can). */
+  /** Runs before the start: installs what can be installed without asking (BigQuery, Cloud Storage). */
   readonly prepare?: () => Promise<void>;
+  /** The main variable's value from the emulator's `127.0.0.1:<port>`; that itself when absent. */
+  readonly variable?: (hostPort: string) => string;
 }
 
 const EMULATORS: Readonly<Record<EmulatorName, Wanted>> = {
   pubsub: { spec: pubsubEmulator },
   firestore: { spec: firestoreEmulator },
   bigquery: { spec: bigqueryEmulator, prepare: installBigqueryEmulatorIfMissing },
+  storage: { spec: fakeGcsServer, prepare: installFakeGcsServerIfMissing, variable: storageEmulatorHost },
 };
 
 /**
@@ -39,12 +43,12 @@ export async function startMissingEmulators(names: readonly EmulatorName[]): Pro
   const pending = names
     .filter((name) => EMULATOR_VARIABLES[name].some((v) => (process.env[v] ?? '') === ''))
     .map(async (name) => {
-      const { spec, prepare } = EMULATORS[name];
+      const { spec, prepare, variable = (hostPort: string) => hostPort } = EMULATORS[name];
       await prepare?.();
       const emulator = await startEmulator(spec());
       started.push(emulator);
       const [main, ...extras] = EMULATOR_VARIABLES[name];
-      process.env[main] = emulator.hostPort;
+      process.env[main] = variable(emulator.hostPort);
       extras.forEach((v, i) => {
         process.env[v] = emulator.extraHostPorts[i];
       });

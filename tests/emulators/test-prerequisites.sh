@@ -3,6 +3,8 @@
 # is named in one plain message instead of deep in jest's output:
 # - the BigQuery emulator: installed here, into its cache (install-bigquery-emulator.sh; quick
 #   when it is already there). Needs Python 3.11+ with venv.
+# - the Cloud Storage emulator (fake-gcs-server): built here, into its cache
+#   (install-fake-gcs-server.sh; quick when it is already there). Needs Go 1.24+.
 # - the Pub/Sub and Firestore emulators and Java: these come with the Google Cloud CLI, which this
 #   script cannot install; it says how to.
 # An emulator whose variables already point at a running one (e.g. `source /tmp/emu/env.sh`) is
@@ -18,6 +20,14 @@ if ! set_var BIGQUERY_EMULATOR_HOST || ! set_var BIGQUERY_STORAGE_EMULATOR_HOST;
     [ -x "$BIGQUERY_EMULATOR_BIN" ] || missing+=("BIGQUERY_EMULATOR_BIN=$BIGQUERY_EMULATOR_BIN is not an executable file.")
   elif ! bash tests/emulators/install-bigquery-emulator.sh; then
     missing+=("The BigQuery emulator could not be installed (see above): it needs Python 3.11+ with venv (e.g. apt-get install python3 python3-venv) and access to PyPI.")
+  fi
+fi
+
+if ! set_var STORAGE_EMULATOR_HOST; then
+  if [ -n "${FAKE_GCS_SERVER_BIN:-}" ]; then
+    [ -x "$FAKE_GCS_SERVER_BIN" ] || missing+=("FAKE_GCS_SERVER_BIN=$FAKE_GCS_SERVER_BIN is not an executable file.")
+  elif ! bash tests/emulators/install-fake-gcs-server.sh; then
+    missing+=("The Cloud Storage emulator (fake-gcs-server) could not be built (see above): it needs Go 1.24+ (https://go.dev/dl/, on PATH or in /usr/local/go) and access to the Go module proxy.")
   fi
 fi
 
@@ -59,8 +69,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "npm test runs the GCP adapter tests against local emulators, and this machine lacks what they need:"
     printf '  - %s\n' "${missing[@]}"
     echo
-    echo "Install what is listed, or point PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST and"
-    echo "BIGQUERY_STORAGE_EMULATOR_HOST at emulators you run yourself (README, Developing)."
+    echo "Install what is listed, or point PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST,"
+    echo "BIGQUERY_STORAGE_EMULATOR_HOST and STORAGE_EMULATOR_HOST at emulators you run yourself (README, Developing)."
     echo "The tests that need no emulator run without any of this: npx jest --selectProjects unit local"
   } >&2
   exit 1

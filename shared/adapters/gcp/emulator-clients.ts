@@ -40,3 +40,16 @@ export function firestoreEmulatorSettings(emulatorHost: string | undefined): {
 } {
   return isSet(emulatorHost) ? { authClient: emulatorAuthClient() } : {};
 }
+
+/**
+ * The Cloud Storage endpoint the config or the emulator variable names, with a scheme: the
+ * config's `gcp.storage.apiEndpoint`, else STORAGE_EMULATOR_HOST (as `host:port`, like the other
+ * emulator variables, or as a URL); a bare `host:port` is an emulator and spoken over plain HTTP.
+ * Undefined means Google Cloud.
+ */
+export function storageEndpoint(configured: string | undefined, emulatorHost: string | undefined): string | undefined {
+  const endpoint = configured ?? (isSet(emulatorHost) ? emulatorHost : undefined);
+  if (endpoint === undefined) return undefined;
+  const withScheme = /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  return withScheme.replace(/\/+$/, '');
+}

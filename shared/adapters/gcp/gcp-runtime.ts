@@ -1,7 +1,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
-import { Storage } from '@google-cloud/storage';
+import { Storage, type StorageOptions } from '@google-cloud/storage';
 import {
+  DEFAULTS,
   isGcsUrl,
   parseConfig,
   readConfigFile,
@@ -12,10 +13,11 @@ import {
 import { AppError } from '../../errors';
 import type { Logger } from '../../log';
 import { currentOptionsByTable, type CurrentOptions } from './bigquery-current-options';
-import { firestoreEmulatorSettings, pubSubClientOptions } from './emulator-clients';
+import { firestoreEmulatorSettings, pubSubClientOptions, storageEndpoint } from './emulator-clients';
 import { BigQueryWarehouse } from './bigquery-warehouse';
 import { createBigQueryClients } from './bigquery-clients';
 import { FirestoreSnapshotStore } from './firestore-snapshot-store';
+import { GcsPayloadStore } from './gcs-payload-store';
 import { readGcsText } from './gcs-text-reader';
 import { createSubscriberClient, PubSubDeadLetterQueue } from './pubsub-dead-letter-queue';
 import { PubSubEventPublisher } from './pubsub-event-publisher';
@@ -149,6 +151,61 @@ export function createPubSubPublisher(
     logger,
   });
   return { publisher, client };
+}
+
+/**
+ * The claim check's store in `gcp.storage.payloadBucket`, or undefined when the config names no
+ * bucket (the caller then refuses records over `payloads.inlineMaxBytes`, naming the setting).
+ *
+ * Endpoint: `gcp.storage.apiEndpoint`, else STORAGE_EMULATOR_HOST in `env` (see storageEndpoint),
+ * else Google Cloud with Application Default Credentials. An `http:` endpoint is an emulator and
+ * is spoken without credentials (the client sends none to a custom endpoint unless told to); an
+ * `https:` one (a private endpoint) keeps them. The JSON API's base URL is set explicitly because
+ * the client otherwise takes STORAGE_EMULATOR_HOST from `process.env` verbatim as its base URL,
+ * which breaks on the `host:port` form and lacks the `/storage/v1` path.
+ *
+ * Retries: the client's own (exponential backoff on 408, 429, 5xx and network errors), bounded
+ * by DEFAULTS.gcp.storage; an upload is retried because its precondition makes it idempotent.
+ */
+export function createGcsPayloadStore(
+  config: Config,
+  projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
+): GcsPayloadStore | undefined {
+  const settings = config.gcp.storage;
+  if (settings.payloadBucket === undefined) return undefined;
+  return new GcsPayloadStore(createStorageClient(settings, projectId, env), {
+    bucket: settings.payloadBucket,
+    prefix: settings.payloadPrefix,
+    resumableFromBytes: DEFAULTS.gcp.storage.resumableFromBytes,
+  });
+}
+
+/** The `Storage` client createGcsPayloadStore uses (endpoint, credentials, retries: see there). */
+export function createStorageClient(
+  settings: GcpConfig['storage'],
+  projectId: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Storage {
+  const endpoint = storageEndpoint(settings.apiEndpoint, env['STORAGE_EMULATOR_HOST']);
+  const defaults = DEFAULTS.gcp.storage;
+  const options: StorageOptions = {
+    projectId,
+    timeout: defaults.requestTimeout.totalOf('millisecond'),
+    retryOptions: {
+      autoRetry: true,
+      maxRetries: defaults.maxRetries,
+      // Seconds, as the client counts them.
+      totalTimeout: defaults.retryTotalTimeout.totalOf('second'),
+    },
+  };
+  if (endpoint !== undefined) {
+    options.apiEndpoint = endpoint;
+    options.useAuthWithCustomEndpoint = endpoint.startsWith('https:');
+  }
+  const storage = new Storage(options);
+  if (endpoint !== undefined) storage.baseUrl = `${endpoint}/storage/v1`;
+  return storage;
 }
 
 /**

@@ -1,4 +1,6 @@
 export * from './gcs-text-reader';
+export * from './gcs-payload-store';
+export * from './gcs-payload-errors';
 export * from './pubsub-push-auth';
 export * from './pubsub-dead-letter-queue';
 export * from './pubsub-event-publisher';

@@ -1,5 +1,6 @@
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
+import { createStorageClient } from '@changefeed/shared/adapters/gcp';
 
 /** The harness itself: the official clients, unchanged, reach the emulators through the standard variables. */
 describe('emulators started by the test setup', () => {
@@ -19,5 +20,16 @@ describe('emulators started by the test setup', () => {
     await ref.set({ n: 1 });
     expect((await ref.get()).data()).toEqual({ n: 1 });
     await db.terminate();
+  });
+
+  // The Node client alone takes the variable verbatim as its JSON API base URL, which no form of it
+  // gets right for both the JSON API and uploads; createStorageClient sets both from it.
+  it('STORAGE_EMULATOR_HOST points the official Storage client, as createStorageClient makes it, at a working emulator', async () => {
+    expect(process.env['STORAGE_EMULATOR_HOST']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const storage = createStorageClient({ payloadPrefix: 'payloads/' }, 'changefeed-test', process.env);
+    const [bucket] = await storage.createBucket(`harness-${Date.now()}`);
+    await bucket.file('o').save('hello');
+    const [contents] = await bucket.file('o').download();
+    expect(contents.toString()).toBe('hello');
   });
 });
