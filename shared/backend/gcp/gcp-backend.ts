@@ -1,6 +1,7 @@
 import {
   createBigQueryWarehouse,
   createFirestoreSnapshotStore,
+  createGcsPayloadStore,
   createPubSubPublisher,
   createPullConsumer,
   createPushAuthenticator,
@@ -98,7 +99,14 @@ export function openGcpBackend(context: BackendContext): Promise<GcpBackend> {
         },
         (access) => access.pubsub.close(),
       ),
-    payloads: () => Promise.resolve(undefined),
+    payloads: () =>
+      parts
+        .once(
+          'payload store',
+          () => ({ store: createGcsPayloadStore(config, projectId, env) }),
+          (opened) => opened.store?.close() ?? Promise.resolve(),
+        )
+        .then((opened) => opened.store),
     payloadStoreSetting: 'gcp.storage.payloadBucket',
     pushAuthenticator() {
       if (config.loader.auth === undefined) return undefined;
