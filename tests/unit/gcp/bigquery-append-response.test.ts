@@ -29,7 +29,8 @@ describe('appendResponseError (what an AppendRows response says went wrong)', ()
       {
         rowErrors: [
           { index: '5', code: 1, message: 'bad value' },
-          { index: long, code: 1, message: 'another' },
+          // A Long as protobufjs decodes an int64: only its toString matters here.
+          { index: long as unknown as number, code: 1, message: 'another' },
         ],
       },
       where,
