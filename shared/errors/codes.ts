@@ -134,6 +134,13 @@ export const ERROR_CODES = {
     meaning: 'An environment variable that the source’s auth names is not set',
     action: 'Set the variable (on GCP, its Secret Manager secret)',
   },
+  'SOURCE.TOKEN_REQUEST': {
+    retry: Retry.depends,
+    meaning:
+      'The OAuth2 token endpoint (auth.tokenUrl) refused the client (invalid_client, invalid_scope...), failed or timed out, or issued no Bearer token; the message gives its error code, never the secret',
+    action:
+      'A refusal: check the client id and secret variables, scopes and audience with the authorization server. A 5xx or timeout: nothing, if a later cycle passes',
+  },
   'SOURCE.TOO_MANY_PAGES': {
     retry: Retry.no,
     meaning: 'More pages than request.maxPages: pagination that never ends, or a source larger than expected',

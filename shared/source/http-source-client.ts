@@ -141,6 +141,7 @@ export class HttpSourceClient implements SourceClient {
   /** Closes idle keep-alive connections. The client must not be used afterwards. */
   close(): void {
     for (const agent of this.agents) agent.destroy();
+    this.auth.close?.();
   }
 
   /** The page's URL before auth: the configured query, the page's, then the caller's. */
@@ -181,7 +182,7 @@ export class HttpSourceClient implements SourceClient {
       const result = await this.attempt(url, credentials, signal);
       const ms = this.deps.clock.now().getTime() - startedAt;
       if (result.ok) return { response: result.response, url, attempts: attempt, ms };
-      if (!renewed && this.renewedAfter(result.failure, url)) {
+      if (!renewed && this.renewedAfter(result.failure, url, credentials)) {
         // The same try once more, with fresh credentials: it does not count against maxAttempts.
         renewed = true;
         attempt -= 1;
@@ -213,9 +214,9 @@ export class HttpSourceClient implements SourceClient {
    * Whether the auth renewed its credentials after the API refused them with a 401; an auth that
    * cannot renew (the static ones) leaves the 401 to the retry policy, which fails it at once.
    */
-  private renewedAfter(failure: AttemptFailure, url: string): boolean {
+  private renewedAfter(failure: AttemptFailure, url: string, refused: Credentials): boolean {
     if (failure.kind !== 'status' || failure.status !== 401 || this.auth.renew === undefined) return false;
-    if (!this.auth.renew()) return false;
+    if (!this.auth.renew(refused)) return false;
     this.logger.info('source refused the credentials, renewed them', { url: this.safeUrl(url) });
     return true;
   }

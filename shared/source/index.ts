@@ -1,4 +1,6 @@
 export * from './auth/credential-env';
+export * from './auth/oauth2-token-cache';
+export * from './auth/oauth2-token-endpoint';
 export * from './auth/registry';
 export * from './auth/source-auth';
 export * from './create-source-client';

@@ -12,6 +12,8 @@ export const SourceErrorCode = {
   badPayload: 'SOURCE.BAD_PAYLOAD',
   /** An environment variable that auth names is not set. */
   missingCredential: 'SOURCE.MISSING_CREDENTIAL',
+  /** The OAuth2 token endpoint refused the client, failed, or answered something that is not a Bearer token. */
+  tokenRequest: 'SOURCE.TOKEN_REQUEST',
   /** More pages than `request.maxPages`: pagination that never ends. */
   tooManyPages: 'SOURCE.TOO_MANY_PAGES',
 } as const;

@@ -4,13 +4,14 @@ import { apiKeyAuth } from './api-key';
 import { basicAuth } from './basic';
 import { bearerAuth } from './bearer';
 import { noneAuth } from './none';
+import { oauth2ClientCredentialsAuth } from './oauth2-client-credentials';
 import type { AuthContext, SourceAuth } from './source-auth';
 
 /**
  * Every auth type. A new type is one file in this folder (its `defineAuth`) and its entry here;
  * a source's `auth` accepts it, and the README tables and the editor schema describe it.
  */
-const AUTH_TYPES = [noneAuth, bearerAuth, apiKeyAuth, basicAuth] as const;
+const AUTH_TYPES = [noneAuth, bearerAuth, apiKeyAuth, basicAuth, oauth2ClientCredentialsAuth] as const;
 
 /** A source's `auth`: one of the registered types, chosen by `type`. Secrets come from the environment. */
 export const authSchema = z

@@ -24,9 +24,12 @@ export interface SourceAuth {
    * Called once per request when the API answered 401 to the credentials this auth gave (an
    * OAuth2 token revoked before its expiry). An auth that can get fresh ones forgets the refused
    * ones and returns true; the request is then sent once more, asking `credentials` again.
+   * `refused` is what that request carried, so that concurrent 401s for one token renew it once.
    * Absent, or false: the 401 is final.
    */
-  renew?(): boolean;
+  renew?(refused: Credentials): boolean;
+  /** Releases what the auth holds open (a token endpoint's connections). */
+  close?(): void;
 }
 
 /** What an auth type may need besides its config. */
